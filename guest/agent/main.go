@@ -1,0 +1,133 @@
+// Command agent is govmm's guest agent: u-root's init runs it as uinit in
+// every govmm guest. It tells the host the guest is up (boot marker), mounts
+// what a guest needs, loads the kernel modules the initramfs carries, runs
+// the command the host put on the kernel command line (or a shell), reports
+// that command's exit status to the host and powers the guest off.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/guest"
+	"github.com/govmm/govmm/guest/kmod"
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("govmm-agent: ")
+	// First act, so the host's launch-to-init timer stops as early as possible.
+	if err := writePort(guest.BootMarkerPort, guest.BootMarkerValue); err != nil {
+		log.Printf("boot marker: %v", err)
+	}
+	status := run()
+	if err := writePort(guest.ExitStatusPort, byte(status)); err != nil {
+		log.Printf("report exit status: %v", err)
+	}
+	unix.Sync()
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		log.Printf("power off: %v", err)
+	}
+	select {} // init must not exit: the kernel would panic
+}
+
+// run prepares the guest and runs the command; it returns the exit status to
+// report: the command's, 128+signal when a signal ended it, and 125/126/127
+// (the shell's convention) when the agent itself could not run it.
+func run() int {
+	mountAll()
+	loadModules()
+	cmdline, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		log.Printf("read kernel command line: %v", err)
+		return 125
+	}
+	cfg, err := guest.ParseCmdline(string(cmdline))
+	if err != nil {
+		log.Printf("%v", err)
+		return 125
+	}
+	argv := cfg.Command
+	if len(argv) == 0 {
+		argv = []string{"gosh"}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	// u-root's busybox picks the command by the name it was started under,
+	// following the symlink it was started through; a bare "sh" names
+	// neither, so pass the resolved path.
+	if cmd.Err == nil {
+		cmd.Args[0] = cmd.Path
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), "PATH=/bin:/sbin:/usr/bin:/usr/sbin:/bbin")
+	cmd.Dir = "/"
+	err = cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exitErr):
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return exitErr.ExitCode()
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		log.Printf("run %q: %v", argv[0], err)
+		return 127
+	default:
+		log.Printf("run %q: %v", argv[0], err)
+		return 126
+	}
+}
+
+// mountAll mounts the file systems a guest command expects. u-root's init
+// mounts most of them already; EBUSY (already mounted) is fine.
+func mountAll() {
+	for _, m := range []struct{ src, dst, fstype string }{
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"tmpfs", "/tmp", "tmpfs"},
+		{"cgroup2", "/sys/fs/cgroup", "cgroup2"},
+	} {
+		if err := os.MkdirAll(m.dst, 0o755); err != nil {
+			log.Printf("mount %s: %v", m.dst, err)
+			continue
+		}
+		if err := unix.Mount(m.src, m.dst, m.fstype, 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+			log.Printf("mount %s on %s: %v", m.fstype, m.dst, err)
+		}
+	}
+}
+
+// loadModules loads the modules the image build listed, in its order. A
+// module that fails is logged and skipped: the command may not need it.
+func loadModules() {
+	err := kmod.LoadOrdered(guest.ModuleOrderFile, func(err error) error {
+		log.Printf("%v", err)
+		return nil
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Printf("%v", err)
+	}
+}
+
+// writePort writes one byte to an x86 I/O port through /dev/port, whose file
+// offset is the port number.
+func writePort(port int64, value byte) error {
+	f, err := os.OpenFile("/dev/port", os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write port %#x: %w", port, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte{value}, port); err != nil {
+		return fmt.Errorf("write port %#x: %w", port, err)
+	}
+	return nil
+}

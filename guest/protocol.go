@@ -1,0 +1,76 @@
+package guest
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+const (
+	// BootMarkerPort and BootMarkerValue follow Firecracker's convention: the
+	// first thing the guest's init does is write this byte to this port, so
+	// the VMM can time launch-to-init without parsing console output.
+	BootMarkerPort  = 0x3f0
+	BootMarkerValue = 123
+
+	// ExitStatusPort receives the exit status (one byte) of the command the
+	// agent ran. It sits where QEMU's isa-debug-exit device is usually placed,
+	// so the same initramfs reports its status under QEMU as well.
+	ExitStatusPort = 0xf4
+
+	// CommandParam is the kernel command-line parameter that carries the
+	// command to run: base64url (no padding) of a JSON array of strings, so
+	// no quoting rule of the kernel's command-line parser can split or eat it.
+	CommandParam = "govmm.cmd"
+
+	// ModuleOrderFile lists, one path per line, the kernel modules the agent
+	// loads at start, in dependency order.
+	ModuleOrderFile = "/lib/modules/govmm-load-order"
+)
+
+// EncodeCommand returns the kernel command-line word that asks the agent to
+// run argv.
+func EncodeCommand(argv []string) (string, error) {
+	if len(argv) == 0 {
+		return "", errors.New("encode guest command: empty command")
+	}
+	js, err := json.Marshal(argv)
+	if err != nil {
+		return "", fmt.Errorf("encode guest command: %w", err)
+	}
+	return CommandParam + "=" + base64.RawURLEncoding.EncodeToString(js), nil
+}
+
+// Config is what the agent reads from the kernel command line.
+type Config struct {
+	// Command is the command to run; empty means an interactive shell.
+	Command []string
+}
+
+// ParseCmdline reads the agent's configuration from a kernel command line
+// (the contents of /proc/cmdline). Unknown words are the kernel's business
+// and are ignored.
+func ParseCmdline(cmdline string) (Config, error) {
+	var c Config
+	for _, word := range strings.Fields(cmdline) {
+		v, ok := strings.CutPrefix(word, CommandParam+"=")
+		if !ok {
+			continue
+		}
+		js, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("parse %s: %w", CommandParam, err)
+		}
+		var argv []string
+		if err := json.Unmarshal(js, &argv); err != nil {
+			return Config{}, fmt.Errorf("parse %s: %w", CommandParam, err)
+		}
+		if len(argv) == 0 || argv[0] == "" {
+			return Config{}, fmt.Errorf("parse %s: empty command", CommandParam)
+		}
+		c.Command = argv
+	}
+	return c, nil
+}

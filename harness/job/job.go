@@ -1,0 +1,44 @@
+// Package job is the contract between the nested harness on the host and the
+// init program of its outer guest: what to run, and how the result comes
+// back. Both sides share it so neither can drift.
+package job
+
+const (
+	// HostRootTag is the 9p mount tag of the host's root file system, shared
+	// read-only into the outer guest.
+	HostRootTag = "govmm-hostroot"
+	// JobTag is the 9p mount tag of the per-run directory, shared read-write,
+	// that holds JobFile (host to guest) and StatusFile (guest to host).
+	JobTag     = "govmm-job"
+	JobFile    = "job.json"
+	StatusFile = "status.json"
+
+	// InsideEnv is set in the environment of every command the outer guest
+	// runs, so a test binary knows it is already inside the harness.
+	InsideEnv = "GOVMM_HARNESS_INSIDE"
+
+	// ConsoleTTY carries the kernel's console and the init's own messages;
+	// StdoutTTY and StderrTTY carry the command's two output streams, each to
+	// its own file on the host, so they never interleave with kernel messages.
+	ConsoleTTY = "/dev/ttyS0"
+	StdoutTTY  = "/dev/ttyS1"
+	StderrTTY  = "/dev/ttyS2"
+)
+
+// Job is what the outer guest runs: a command, seen in the host's file system
+// (made writable by an in-memory overlay), as root.
+type Job struct {
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	Dir  string   `json:"dir"`
+}
+
+// Status is what the outer guest reports back.
+type Status struct {
+	// ExitCode is the command's exit status (128+signal when a signal ended it).
+	ExitCode int `json:"exit_code"`
+	// Error is set when the outer init could not run the command at all.
+	Error string `json:"error,omitempty"`
+	// KVM says whether /dev/kvm was usable inside the outer guest.
+	KVM bool `json:"kvm"`
+}

@@ -1,0 +1,254 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/govmm/govmm/harness/job"
+	"github.com/govmm/govmm/images"
+)
+
+// Command is something to run where KVM works.
+type Command struct {
+	Args   []string // Args[0] is looked up in the host's PATH
+	Env    []string // nil means this process's environment
+	Dir    string   // "" means this process's working directory
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Outer describes the outer guest of the nested harness.
+type Outer struct {
+	Kernel    string        // bzImage of the outer guest
+	Initramfs string        // the outer-guest initramfs (images.Builder.OuterInitramfs)
+	QEMU      string        // QEMU binary; "" means qemu-system-x86_64 from PATH
+	MemoryMiB int           // outer guest RAM; 0 means 4096
+	CPUs      int           // outer guest vCPUs; 0 means 2
+	Timeout   time.Duration // whole run, boot included; 0 means 10 minutes
+}
+
+// DefaultOuter is the outer guest built by `make images` into the default
+// cache directory.
+func DefaultOuter() (*Outer, error) {
+	dir, err := images.DefaultCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	m, err := images.LoadManifest(dir)
+	if err != nil {
+		return nil, fmt.Errorf("nested KVM harness: %w", err)
+	}
+	return &Outer{Kernel: m.OuterKernel, Initramfs: m.OuterInitramfs}, nil
+}
+
+const qemuInstallHint = "the nested KVM harness needs QEMU: install it with `apt-get install qemu-system-x86`"
+
+// Run runs c inside a fresh outer guest and returns its exit status. The
+// error is non-nil only when the harness itself failed (QEMU missing, the
+// outer guest did not come up, timeout); a command that ran and failed is a
+// non-zero status with a nil error.
+func (o *Outer) Run(ctx context.Context, c Command) (int, error) {
+	qemu := o.QEMU
+	if qemu == "" {
+		qemu = "qemu-system-x86_64"
+	}
+	qemuPath, err := exec.LookPath(qemu)
+	if err != nil {
+		return 0, fmt.Errorf("nested KVM harness: %s not found: %s", qemu, qemuInstallHint)
+	}
+	for _, p := range []string{o.Kernel, o.Initramfs} {
+		if _, err := os.Stat(p); err != nil {
+			return 0, fmt.Errorf("nested KVM harness: outer guest image: %w: run `make images`", err)
+		}
+	}
+	j, err := o.job(c)
+	if err != nil {
+		return 0, err
+	}
+	runDir, err := os.MkdirTemp("", "govmm-harness-")
+	if err != nil {
+		return 0, fmt.Errorf("nested KVM harness: %w", err)
+	}
+	defer os.RemoveAll(runDir)
+	raw, err := json.Marshal(j)
+	if err != nil {
+		return 0, fmt.Errorf("nested KVM harness: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(runDir, job.JobFile), raw, 0o644); err != nil {
+		return 0, fmt.Errorf("nested KVM harness: %w", err)
+	}
+
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	// The command's stdout and stderr each get a serial port of their own,
+	// reaching QEMU as inherited pipes (fds 3 and 4), so they stay apart from
+	// each other and from the kernel's console.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("nested KVM harness: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return 0, fmt.Errorf("nested KVM harness: %w", err)
+	}
+	consolePath := filepath.Join(runDir, "console.log")
+	var qemuLog bytes.Buffer
+	cmd := exec.CommandContext(ctx, qemuPath, o.qemuArgs(runDir, consolePath)...)
+	cmd.ExtraFiles = []*os.File{outW, errW}
+	cmd.Stdout, cmd.Stderr = &qemuLog, &qemuLog
+	cmd.WaitDelay = 5 * time.Second
+	var copiers sync.WaitGroup
+	for _, p := range []struct {
+		r *os.File
+		w io.Writer
+	}{{outR, c.Stdout}, {errR, c.Stderr}} {
+		copiers.Add(1)
+		go func() {
+			defer copiers.Done()
+			defer p.r.Close()
+			w := p.w
+			if w == nil {
+				w = io.Discard
+			}
+			io.Copy(w, p.r) //nolint:errcheck // a consumer that stops reading must not stall QEMU
+		}()
+	}
+	start := time.Now()
+	runErr := cmd.Start()
+	outW.Close() // QEMU holds its own copies now
+	errW.Close()
+	if runErr == nil {
+		runErr = cmd.Wait()
+	} else {
+		outR.Close()
+		errR.Close()
+	}
+	copiers.Wait()
+
+	console, _ := os.ReadFile(consolePath)
+	diag := func() string {
+		return fmt.Sprintf("\n--- outer guest console (last lines) ---\n%s\n--- qemu output (last lines) ---\n%s",
+			lastLines(console, 40), lastLines(withoutTCGWarnings(qemuLog.Bytes()), 10))
+	}
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("nested KVM harness: the outer guest did not finish within %s (stopped it); "+
+			"if it was still working, raise the timeout; if it hung, the console below says where%s", timeout, diag())
+	}
+	st, statusErr := readStatus(filepath.Join(runDir, job.StatusFile))
+	if statusErr != nil {
+		if runErr != nil {
+			return 0, fmt.Errorf("nested KVM harness: qemu failed after %s: %w%s", time.Since(start).Round(time.Millisecond), runErr, diag())
+		}
+		return 0, fmt.Errorf("nested KVM harness: %w (%v); the outer kernel or its init failed to come up%s", errNoStatus, statusErr, diag())
+	}
+	if st.Error != "" {
+		return 0, fmt.Errorf("nested KVM harness: outer guest could not run the command: %s%s", st.Error, diag())
+	}
+	if !st.KVM {
+		return st.ExitCode, fmt.Errorf("nested KVM harness: /dev/kvm did not appear in the outer guest "+
+			"(kvm-amd did not load; QEMU must emulate an AMD CPU with SVM: -cpu EPYC,+svm)%s", diag())
+	}
+	return st.ExitCode, nil
+}
+
+// job resolves c into what the outer init runs: an absolute program path
+// (the init looks nothing up), an environment and a working directory.
+func (o *Outer) job(c Command) (job.Job, error) {
+	if len(c.Args) == 0 {
+		return job.Job{}, errors.New("nested KVM harness: empty command")
+	}
+	prog, err := exec.LookPath(c.Args[0])
+	if err != nil {
+		return job.Job{}, fmt.Errorf("nested KVM harness: %w", err)
+	}
+	if prog, err = filepath.Abs(prog); err != nil {
+		return job.Job{}, fmt.Errorf("nested KVM harness: %w", err)
+	}
+	env := c.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	dir := c.Dir
+	if dir == "" {
+		if dir, err = os.Getwd(); err != nil {
+			return job.Job{}, fmt.Errorf("nested KVM harness: %w", err)
+		}
+	}
+	return job.Job{Args: append([]string{prog}, c.Args[1:]...), Env: env, Dir: dir}, nil
+}
+
+// qemuArgs is the outer guest's QEMU command line.
+func (o *Outer) qemuArgs(runDir, consolePath string) []string {
+	mem, cpus := o.MemoryMiB, o.CPUs
+	if mem == 0 {
+		mem = 4096
+	}
+	if cpus == 0 {
+		cpus = 2
+	}
+	return []string{
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		// Software CPU emulation of an AMD CPU with SVM: its kvm-amd gives
+		// the outer guest a /dev/kvm with nested paging.
+		"-accel", "tcg,thread=multi", "-cpu", "EPYC,+svm",
+		"-machine", "q35", "-smp", fmt.Sprint(cpus), "-m", fmt.Sprintf("%dM", mem),
+		"-kernel", o.Kernel, "-initrd", o.Initramfs,
+		// panic=-1 and -no-reboot end QEMU on a kernel panic instead of
+		// hanging until the timeout.
+		"-append", "console=ttyS0 panic=-1 rdinit=/init",
+		"-serial", "file:" + consolePath,
+		"-chardev", "file,id=stdout,path=/dev/fd/3", "-serial", "chardev:stdout",
+		"-chardev", "file,id=stderr,path=/dev/fd/4", "-serial", "chardev:stderr",
+		"-virtfs", "local,path=/,mount_tag=" + job.HostRootTag + ",security_model=none,readonly=on,multidevs=remap",
+		"-virtfs", "local,path=" + runDir + ",mount_tag=" + job.JobTag + ",security_model=none",
+	}
+}
+
+func readStatus(path string) (job.Status, error) {
+	var st job.Status
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return st, nil
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// withoutTCGWarnings drops QEMU's warnings about CPUID features its software
+// CPU lacks: harmless, and many.
+func withoutTCGWarnings(b []byte) []byte {
+	var out []byte
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if !bytes.Contains(line, []byte("TCG doesn't support requested feature")) {
+			out = append(out, line...)
+		}
+	}
+	return out
+}

@@ -1,0 +1,273 @@
+package images
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/govmm/govmm/guest"
+)
+
+// GuestModules are the modules the guest initramfs carries and the agent
+// loads at start: Debian builds virtio-pci, virtio-blk, virtio-net and ext4
+// as modules. Their dependencies are added by Resolve.
+var GuestModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "ext4", "crc32c_generic"}
+
+// OuterModules are what the nested harness's outer guest needs: KVM for the
+// emulated AMD CPU, and virtio-pci plus 9p to see the host's file system,
+// and overlayfs to make it writable in guest RAM.
+var OuterModules = []string{"kvm_amd", "virtio_pci", "9pnet_virtio", "9p", "overlay"}
+
+// Builder builds images into CacheDir from the govmm source tree at
+// SourceDir (the guest agent and the outer init are built from source).
+type Builder struct {
+	CacheDir  string
+	SourceDir string
+	Progress  io.Writer
+}
+
+func (b *Builder) logf(format string, args ...any) {
+	fmt.Fprintf(b.Progress, "images: "+format+"\n", args...)
+}
+
+// BuildAll builds every default image and records them in the manifest.
+func (b *Builder) BuildAll(ctx context.Context) (*Manifest, error) {
+	start := time.Now()
+	generic, err := FetchKernel(ctx, b.CacheDir, GenericKernel, b.Progress)
+	if err != nil {
+		return nil, err
+	}
+	cloud, err := FetchKernel(ctx, b.CacheDir, CloudKernel, b.Progress)
+	if err != nil {
+		return nil, err
+	}
+	guestInitramfs, err := b.GuestInitramfs(ctx, generic)
+	if err != nil {
+		return nil, err
+	}
+	outerInitramfs, err := b.OuterInitramfs(ctx, generic)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manifest{
+		Kernel:         generic.BzImage,
+		CloudKernel:    cloud.BzImage,
+		Initramfs:      guestInitramfs,
+		OuterKernel:    generic.BzImage,
+		OuterInitramfs: outerInitramfs,
+	}
+	if err := m.write(b.CacheDir); err != nil {
+		return nil, err
+	}
+	b.logf("all images ready in %s (%.1fs); manifest %s", b.CacheDir, time.Since(start).Seconds(), ManifestPath(b.CacheDir))
+	return m, nil
+}
+
+// GuestInitramfs builds the guest initramfs: u-root's core commands with
+// govmm's agent as uinit, plus the guest modules of kernel k (the modules
+// must match the kernel that boots it).
+func (b *Builder) GuestInitramfs(ctx context.Context, k *Kernel) (string, error) {
+	mods, err := b.resolveModules(k, GuestModules)
+	if err != nil {
+		return "", fmt.Errorf("guest initramfs: %w", err)
+	}
+	const agentPkg = "github.com/govmm/govmm/guest/agent"
+	key, err := b.inputKey(ctx, k, mods, agentPkg)
+	if err != nil {
+		return "", fmt.Errorf("guest initramfs: %w", err)
+	}
+	out := filepath.Join(b.CacheDir, "initramfs", "guest-"+key[:16]+".cpio")
+	if _, err := os.Stat(out); err == nil {
+		b.logf("guest initramfs: cached (%s)", filepath.Base(out))
+		return out, nil
+	}
+	tmpDir, err := os.MkdirTemp(b.CacheDir, ".build-")
+	if err != nil {
+		return "", fmt.Errorf("guest initramfs: %w", err)
+	}
+	defer os.RemoveAll(tmpDir)
+	// The agent reads this list and loads the modules in its order.
+	var order strings.Builder
+	args := []string{"tool", "u-root", "-o", filepath.Join(tmpDir, "initramfs.cpio"), "-uinitcmd=agent"}
+	for _, m := range mods {
+		dst := "lib/modules/govmm/" + m.Name + ".ko"
+		args = append(args, "-files", m.Path+":"+dst)
+		order.WriteString("/" + dst + "\n")
+	}
+	orderFile := filepath.Join(tmpDir, "load-order")
+	if err := os.WriteFile(orderFile, []byte(order.String()), 0o644); err != nil {
+		return "", fmt.Errorf("guest initramfs: %w", err)
+	}
+	args = append(args, "-files", orderFile+":"+strings.TrimPrefix(guest.ModuleOrderFile, "/"),
+		"github.com/u-root/u-root/cmds/core/*", agentPkg)
+	b.logf("building guest initramfs with u-root (u-root core commands, govmm agent, %d modules); the first build takes about a minute", len(mods))
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = b.SourceDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("guest initramfs: go %s: %w\n%s", strings.Join(args[:4], " "), err, tail(out, 20))
+	}
+	return out, b.publish(filepath.Join(tmpDir, "initramfs.cpio"), out)
+}
+
+// OuterInitramfs builds the nested harness's outer-guest initramfs: the
+// static outer init as /init, and the modules it loads.
+func (b *Builder) OuterInitramfs(ctx context.Context, k *Kernel) (string, error) {
+	mods, err := b.resolveModules(k, OuterModules)
+	if err != nil {
+		return "", fmt.Errorf("outer initramfs: %w", err)
+	}
+	const initPkg = "github.com/govmm/govmm/harness/outerinit"
+	key, err := b.inputKey(ctx, k, mods, initPkg)
+	if err != nil {
+		return "", fmt.Errorf("outer initramfs: %w", err)
+	}
+	out := filepath.Join(b.CacheDir, "initramfs", "outer-"+key[:16]+".cpio")
+	if _, err := os.Stat(out); err == nil {
+		b.logf("outer initramfs: cached (%s)", filepath.Base(out))
+		return out, nil
+	}
+	tmpDir, err := os.MkdirTemp(b.CacheDir, ".build-")
+	if err != nil {
+		return "", fmt.Errorf("outer initramfs: %w", err)
+	}
+	defer os.RemoveAll(tmpDir)
+	b.logf("building outer initramfs (outer init, %d modules)", len(mods))
+	initBin := filepath.Join(tmpDir, "init")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", initBin, initPkg)
+	cmd.Dir = b.SourceDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("outer initramfs: build %s: %w\n%s", initPkg, err, tail(out, 20))
+	}
+	files := []cpioFile{{name: "init", src: initBin, mode: 0o755}}
+	var order strings.Builder
+	for _, m := range mods {
+		name := "modules/" + m.Name + ".ko"
+		files = append(files, cpioFile{name: name, src: m.Path, mode: 0o644})
+		order.WriteString("/" + name + "\n")
+	}
+	files = append(files, cpioFile{name: "modules/order", data: []byte(order.String()), mode: 0o644})
+	tmpOut := filepath.Join(tmpDir, "outer.cpio")
+	if err := writeCPIO(tmpOut, files); err != nil {
+		return "", fmt.Errorf("outer initramfs: %w", err)
+	}
+	return out, b.publish(tmpOut, out)
+}
+
+func (b *Builder) resolveModules(k *Kernel, names []string) ([]Module, error) {
+	idx, err := IndexModules(k.ModulesDir)
+	if err != nil {
+		return nil, err
+	}
+	return idx.Resolve(names...)
+}
+
+// publish moves a finished build into place atomically, so an interrupted
+// build never leaves a half-written image under the name of a good one.
+func (b *Builder) publish(tmp, final string) error {
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("publish %s: %w", final, err)
+	}
+	if fi, err := os.Stat(final); err == nil {
+		b.logf("built %s (%.1f MiB)", final, float64(fi.Size())/(1<<20))
+	}
+	return nil
+}
+
+// inputKey hashes everything a built image depends on: the kernel package,
+// the module files, the Go toolchain, go.mod/go.sum (which pin u-root and
+// every other dependency) and the source of every package of this module
+// that pkg imports, directly or not.
+func (b *Builder) inputKey(ctx context.Context, k *Kernel, mods []Module, pkg string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "kernel %s %s\n", k.Package, k.Package.SHA256)
+	for _, m := range mods {
+		fmt.Fprintf(h, "module %s\n", m.Name)
+	}
+	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f",
+		`{{if .Module}}{{if .Module.Main}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{end}}{{end}}`, pkg)
+	cmd.Dir = b.SourceDir
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64")
+	listing, err := cmd.Output()
+	if err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			return "", fmt.Errorf("go list %s: %w\n%s", pkg, err, tail(exitErr.Stderr, 10))
+		}
+		return "", fmt.Errorf("go list %s (is Go installed?): %w", pkg, err)
+	}
+	files := []string{filepath.Join(b.SourceDir, "go.mod"), filepath.Join(b.SourceDir, "go.sum")}
+	for _, line := range strings.Split(strings.TrimSpace(string(listing)), "\n") {
+		fields := strings.Fields(line)
+		for _, f := range fields[1:] {
+			files = append(files, filepath.Join(fields[0], f))
+		}
+	}
+	sort.Strings(files)
+	goVersion, err := exec.CommandContext(ctx, "go", "env", "GOVERSION").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOVERSION: %w", err)
+	}
+	fmt.Fprintf(h, "go %s", goVersion)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("hash inputs: %w", err)
+		}
+		rel, _ := filepath.Rel(b.SourceDir, f)
+		fmt.Fprintf(h, "file %s %d\n", rel, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+type cpioFile struct {
+	name string
+	src  string // file to copy, or
+	data []byte // contents
+	mode uint64
+}
+
+// writeCPIO writes a newc archive of files, with the directories they need.
+func writeCPIO(path string, files []cpioFile) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := cpio.Newc.Writer(f)
+	var recs []cpio.Record
+	for _, cf := range files {
+		data := cf.data
+		if cf.src != "" {
+			if data, err = os.ReadFile(cf.src); err != nil {
+				f.Close()
+				return err
+			}
+		}
+		recs = append(recs, cpio.StaticRecord(data, cpio.Info{Name: cf.name, Mode: cpio.S_IFREG | cf.mode}))
+	}
+	if err := cpio.WriteRecordsAndDirs(w, recs); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}
