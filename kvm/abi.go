@@ -27,8 +27,7 @@ const (
 
 // Regs mirrors struct kvm_regs from arch/x86/include/uapi/asm/kvm.h, the
 // general-purpose register file read and written by KVM_GET_REGS and
-// KVM_SET_REGS (api.rst,
-// sections "KVM_GET_REGS" and "KVM_SET_REGS").
+// KVM_SET_REGS (api.rst, sections "KVM_GET_REGS" and "KVM_SET_REGS").
 type Regs struct {
 	RAX, RBX, RCX, RDX uint64
 	RSI, RDI, RSP, RBP uint64
@@ -37,8 +36,8 @@ type Regs struct {
 	RIP, RFLAGS        uint64
 }
 
-// Segment mirrors struct kvm_segment from arch/x86/include/uapi/asm/kvm.h:
-// a segment register with its hidden descriptor cache unpacked into fields.
+// Segment mirrors struct kvm_segment from arch/x86/include/uapi/asm/kvm.h: a
+// segment register with its hidden descriptor cache unpacked into fields.
 type Segment struct {
 	Base     uint64
 	Limit    uint32
@@ -69,8 +68,7 @@ type DTable struct {
 
 // Sregs mirrors struct kvm_sregs from arch/x86/include/uapi/asm/kvm.h, the
 // special registers read and written by KVM_GET_SREGS and KVM_SET_SREGS
-// (api.rst, sections
-// "KVM_GET_SREGS" and "KVM_SET_SREGS").
+// (api.rst, sections "KVM_GET_SREGS" and "KVM_SET_SREGS").
 type Sregs struct {
 	CS, DS, ES, FS, GS, SS Segment
 	TR, LDT                Segment
@@ -104,8 +102,8 @@ type FPU struct {
 // LAPICState mirrors struct kvm_lapic_state from
 // arch/x86/include/uapi/asm/kvm.h: the in-kernel local APIC's 1 KiB register
 // page, read and written by KVM_GET_LAPIC and KVM_SET_LAPIC (api.rst,
-// sections "KVM_GET_LAPIC" and "KVM_SET_LAPIC"). Registers sit at their architectural MMIO
-// offsets, e.g. LVT LINT0 at 0x350.
+// sections "KVM_GET_LAPIC" and "KVM_SET_LAPIC"). Registers sit at their
+// architectural MMIO offsets, e.g. LVT LINT0 at 0x350.
 type LAPICState struct {
 	Regs [1024]uint8
 }
@@ -124,8 +122,8 @@ type UserspaceMemoryRegion struct {
 
 // CPUIDEntry2 mirrors struct kvm_cpuid_entry2 from
 // arch/x86/include/uapi/asm/kvm.h, one CPUID leaf as returned by
-// KVM_GET_SUPPORTED_CPUID and set by KVM_SET_CPUID2 (api.rst,
-// sections "KVM_GET_SUPPORTED_CPUID" and "KVM_SET_CPUID2").
+// KVM_GET_SUPPORTED_CPUID and set by KVM_SET_CPUID2 (api.rst, sections
+// "KVM_GET_SUPPORTED_CPUID" and "KVM_SET_CPUID2").
 type CPUIDEntry2 struct {
 	Function uint32
 	Index    uint32
@@ -146,9 +144,10 @@ type cpuid2Header struct {
 	Padding uint32
 }
 
-// MSREntry mirrors struct kvm_msr_entry from arch/x86/include/uapi/asm/kvm.h:
-// one model-specific register for KVM_GET_MSRS and KVM_SET_MSRS (api.rst,
-// sections "KVM_GET_MSRS" and "KVM_SET_MSRS").
+// MSREntry mirrors struct kvm_msr_entry from
+// arch/x86/include/uapi/asm/kvm.h: one model-specific register for
+// KVM_GET_MSRS and KVM_SET_MSRS (api.rst, sections "KVM_GET_MSRS" and
+// "KVM_SET_MSRS").
 type MSREntry struct {
 	Index    uint32
 	Reserved uint32
@@ -169,8 +168,7 @@ type msrListHeader struct {
 }
 
 // PITConfig mirrors struct kvm_pit_config, the argument of KVM_CREATE_PIT2
-// (api.rst, section
-// "KVM_CREATE_PIT2").
+// (api.rst, section "KVM_CREATE_PIT2").
 type PITConfig struct {
 	// Flags may hold PITSpeakerDummy.
 	Flags uint32
@@ -178,18 +176,16 @@ type PITConfig struct {
 }
 
 // IRQLevel mirrors struct kvm_irq_level, the argument of KVM_IRQ_LINE
-// (api.rst, section
-// "KVM_IRQ_LINE"). The kernel declares the first field as a union of
-// irq (input) and status (output of KVM_IRQ_LINE_STATUS).
+// (api.rst, section "KVM_IRQ_LINE"). The kernel declares the first field as
+// a union of irq (input) and status (output of KVM_IRQ_LINE_STATUS).
 type IRQLevel struct {
 	IRQ   uint32
 	Level uint32
 }
 
 // IOEventFD mirrors struct kvm_ioeventfd, the argument of KVM_IOEVENTFD
-// (api.rst, section
-// "KVM_IOEVENTFD"): guest writes to Addr signal the eventfd FD
-// without an exit to user space.
+// (api.rst, section "KVM_IOEVENTFD"): guest writes to Addr signal the
+// eventfd FD without an exit to user space.
 type IOEventFD struct {
 	Datamatch uint64
 	Addr      uint64
@@ -201,8 +197,9 @@ type IOEventFD struct {
 	Pad   [36]uint8
 }
 
-// IRQFD mirrors struct kvm_irqfd, the argument of KVM_IRQFD (api.rst, section
-// "KVM_IRQFD"): signalling the eventfd FD injects an interrupt on GSI.
+// IRQFD mirrors struct kvm_irqfd, the argument of KVM_IRQFD (api.rst,
+// section "KVM_IRQFD"): signalling the eventfd FD injects an interrupt on
+// GSI.
 type IRQFD struct {
 	FD    uint32
 	GSI   uint32
@@ -214,9 +211,8 @@ type IRQFD struct {
 
 // IRQRoutingEntry mirrors struct kvm_irq_routing_entry, one entry of the
 // table installed by KVM_SET_GSI_ROUTING (api.rst, section
-// "KVM_SET_GSI_ROUTING"). U is the
-// kernel's union; build entries with [IRQRoutingIRQChipEntry] or
-// [IRQRoutingMSIEntry] rather than by hand.
+// "KVM_SET_GSI_ROUTING"). U is the kernel's union; build entries with
+// [IRQRoutingIRQChipEntry] or [IRQRoutingMSIEntry] rather than by hand.
 type IRQRoutingEntry struct {
 	GSI   uint32
 	Type  uint32

@@ -149,10 +149,10 @@ func TestDecodeExitDataAliasesPage(t *testing.T) {
 		page := ioPage(IOIn, 2, 0x71, 1, 4096)
 		exit, err := decodeExit(page)
 		require.NoError(t, err)
-		io := exit.(*IOExit)
-		copy(io.Data, []byte{0x34, 0x12})
+		pio := exit.(*IOExit)
+		copy(pio.Data, []byte{0x34, 0x12})
 		assert.Equal(t, []byte{0x34, 0x12}, []byte(page[4096:4098]))
-		assert.Equal(t, 2, cap(io.Data), "data must not be appendable into the rest of the page")
+		assert.Equal(t, 2, cap(pio.Data), "data must not be appendable into the rest of the page")
 	})
 	t.Run("mmio read", func(t *testing.T) {
 		page := mmioPage(0x1000, 2, false)

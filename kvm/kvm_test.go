@@ -116,8 +116,8 @@ func TestSmokeRealMode(t *testing.T) {
 			continue // a signal for the Go runtime; not the guest's doing
 		}
 		exits = append(exits, exit)
-		if io, ok := exit.(*IOExit); ok && io.Port == serialPort && io.Direction == IOOut {
-			out = append(out, io.Data...)
+		if pio, ok := exit.(*IOExit); ok && pio.Port == serialPort && pio.Direction == IOOut {
+			out = append(out, pio.Data...)
 		}
 		if _, ok := exit.(HLTExit); ok {
 			break
@@ -127,13 +127,13 @@ func TestSmokeRealMode(t *testing.T) {
 	assert.Equal(t, msg, string(out))
 	require.Len(t, exits, len(msg)+1, "one exit per byte, then HLT")
 	for i, exit := range exits[:len(msg)] {
-		io, ok := exit.(*IOExit)
+		pio, ok := exit.(*IOExit)
 		require.True(t, ok, "exit %d is %T (%v), want *IOExit", i, exit, exit.ExitReason())
-		assert.Equal(t, uint16(serialPort), io.Port)
-		assert.Equal(t, IOOut, io.Direction)
-		assert.Equal(t, uint8(1), io.Size)
-		assert.Equal(t, uint32(1), io.Count)
-		assert.Len(t, io.Data, 1)
+		assert.Equal(t, uint16(serialPort), pio.Port)
+		assert.Equal(t, IOOut, pio.Direction)
+		assert.Equal(t, uint8(1), pio.Size)
+		assert.Equal(t, uint32(1), pio.Count)
+		assert.Len(t, pio.Data, 1)
 	}
 	assert.Equal(t, HLTExit{}, exits[len(exits)-1])
 	assert.Equal(t, ExitHLT, exits[len(exits)-1].ExitReason())
@@ -185,14 +185,14 @@ func TestRealModePortIn(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			vcpu := newRealModeVCPU(t, concat(movDX(port), tc.insn, hlt))
 			exits := runToHLT(t, vcpu, func(exit Exit) {
-				io, ok := exit.(*IOExit)
+				pio, ok := exit.(*IOExit)
 				require.True(t, ok, "got %T (%v), want *IOExit", exit, exit.ExitReason())
-				assert.Equal(t, uint16(port), io.Port)
-				assert.Equal(t, IOIn, io.Direction)
-				assert.Equal(t, tc.size, io.Size)
-				assert.Equal(t, uint32(1), io.Count)
-				require.Len(t, io.Data, len(tc.data))
-				copy(io.Data, tc.data)
+				assert.Equal(t, uint16(port), pio.Port)
+				assert.Equal(t, IOIn, pio.Direction)
+				assert.Equal(t, tc.size, pio.Size)
+				assert.Equal(t, uint32(1), pio.Count)
+				require.Len(t, pio.Data, len(tc.data))
+				copy(pio.Data, tc.data)
 			})
 			assert.Len(t, exits, 2, "one IN exit, then HLT")
 
@@ -257,8 +257,8 @@ func TestImmediateExit(t *testing.T) {
 	vcpu.SetImmediateExit(false)
 	var out []byte
 	runToHLT(t, vcpu, func(exit Exit) {
-		if io, ok := exit.(*IOExit); ok {
-			out = append(out, io.Data...)
+		if pio, ok := exit.(*IOExit); ok {
+			out = append(out, pio.Data...)
 		}
 	})
 	assert.Equal(t, "x", string(out))
@@ -389,10 +389,10 @@ func TestVMDevices(t *testing.T) {
 	require.NoError(t, vm.IRQFD(IRQFD{FD: uint32(efd), GSI: 24}))
 	require.NoError(t, vm.IRQFD(IRQFD{FD: uint32(efd), GSI: 24, Flags: IRQFDFlagDeassign}))
 
-	io := IOEventFD{Addr: 0xd000_0000, Len: 4, FD: int32(efd)}
-	require.NoError(t, vm.IOEventFD(io))
-	io.Flags = IOEventFDFlagDeassign
-	require.NoError(t, vm.IOEventFD(io))
+	ioev := IOEventFD{Addr: 0xd000_0000, Len: 4, FD: int32(efd)}
+	require.NoError(t, vm.IOEventFD(ioev))
+	ioev.Flags = IOEventFDFlagDeassign
+	require.NoError(t, vm.IOEventFD(ioev))
 
 	vcpu := createVCPU(t, vm, 0)
 	lapic, err := vcpu.GetLAPIC()
@@ -448,4 +448,39 @@ func TestCloseIsIdempotent(t *testing.T) {
 		assert.NoError(t, vm.Close())
 		assert.NoError(t, sys.Close())
 	}
+}
+
+// TestIOEventFDSignalsWithoutExit checks that a guest write to a port with
+// an ioeventfd is absorbed by KVM: the eventfd counts it and user space
+// sees no I/O exit.
+func TestIOEventFDSignalsWithoutExit(t *testing.T) {
+	const port = 0x600
+	sys := openKVM(t)
+	mem := newGuestPage(t)
+	copy(mem, concat(movDX(port), movAL(1), outDXAL, hlt))
+	vm := createVM(t, sys)
+	require.NoError(t, vm.SetUserMemoryRegion(0, codeGPA, mem, 0))
+
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, unix.Close(efd)) })
+	require.NoError(t, vm.IOEventFD(IOEventFD{Addr: port, Len: 1, FD: int32(efd), Flags: IOEventFDFlagPIO}))
+
+	vcpu := createVCPU(t, vm, 0)
+	sregs, err := vcpu.GetSregs()
+	require.NoError(t, err)
+	sregs.CS.Base, sregs.CS.Selector = 0, 0
+	require.NoError(t, vcpu.SetSregs(sregs))
+	require.NoError(t, vcpu.SetRegs(Regs{RIP: codeGPA, RFLAGS: 2}))
+
+	exits := runToHLT(t, vcpu, func(exit Exit) {
+		assert.Fail(t, "unexpected exit", "%T (%v)", exit, exit.ExitReason())
+	})
+	assert.Len(t, exits, 1, "only the HLT reaches user space")
+
+	var counter [8]byte
+	n, err := unix.Read(efd, counter[:])
+	require.NoError(t, err, "the eventfd must have been signalled")
+	assert.Equal(t, 8, n)
+	assert.Equal(t, uint64(1), nativeEndian.Uint64(counter[:]))
 }

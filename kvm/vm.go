@@ -94,7 +94,7 @@ func (vm *VM) SetUserMemoryRegion(slot uint32, gpa uint64, host []byte, flags Me
 	}
 	if err := setUserMemoryRegion(vm.fd, slot, uint32(flags), gpa, host); err != nil {
 		if errors.Is(err, unix.EINVAL) {
-			err = fmt.Errorf("%w (is the host mapping page aligned, and does the range overlap another slot?)", err)
+			err = fmt.Errorf("%w (is the host mapping page aligned?)", err)
 		}
 		return fmt.Errorf("set memory slot %d to [%#x, %#x) (KVM_SET_USER_MEMORY_REGION): %w", slot, gpa, gpa+size, err)
 	}
