@@ -186,6 +186,14 @@ func (b *Builder) publish(tmp, final string) error {
 	if fi, err := os.Stat(final); err == nil {
 		b.logf("built %s (%.1f MiB)", final, float64(fi.Size())/(1<<20))
 	}
+	// Drop the builds this one supersedes ("guest-<old key>.cpio").
+	kind, _, _ := strings.Cut(filepath.Base(final), "-")
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(final), kind+"-*.cpio"))
+	for _, o := range old {
+		if o != final {
+			os.Remove(o)
+		}
+	}
 	return nil
 }
 
