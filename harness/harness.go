@@ -60,13 +60,17 @@ func decide(env string, probe func() error) (Plan, error) {
 	}
 }
 
-// probeKVM opens /dev/kvm and checks its API version, as govmm itself will.
+// probeKVM opens /dev/kvm and checks its API version, as govmm itself will,
+// and that it can boot stock kernels (PVM-backed KVM cannot).
 func probeKVM() error {
 	sys, err := kvm.Open(kvm.DevicePath)
 	if err != nil {
 		return err
 	}
-	return sys.Close()
+	if err := sys.Close(); err != nil {
+		return err
+	}
+	return kvm.CheckStockGuests(kvm.DevicePath, kvm.GatherHostFacts(os.DirFS("/")))
 }
 
 func firstLine(s string) string {

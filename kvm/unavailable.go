@@ -85,6 +85,11 @@ type HostFacts struct {
 	// or "" when the file is absent. They say whether guests of this host
 	// may themselves use KVM.
 	NestedIntel, NestedAMD string
+
+	// PVMModule reports the kvm_pvm module: KVM backed by PVM, a
+	// software virtualization (no VT-x/AMD-V) that runs only guest kernels
+	// built to run under it.
+	PVMModule bool
 }
 
 // GatherHostFacts reads what [Diagnose] needs from fsys, which is rooted
@@ -126,6 +131,8 @@ func (f *HostFacts) noteModule(name string) {
 		f.KVMIntelModule = true
 	case "kvm_amd":
 		f.KVMAMDModule = true
+	case "kvm_pvm":
+		f.PVMModule = true
 	}
 }
 
@@ -274,5 +281,24 @@ func notKVMError(path string, err error) *UnavailableError {
 		Reason: fmt.Sprintf("%s is not a KVM device: it rejected KVM_GET_API_VERSION", path),
 		Advice: []string{fmt.Sprintf("check the path; the KVM device is %s, a character device with number 10:232", DevicePath)},
 		Err:    err,
+	}
+}
+
+// CheckStockGuests says whether a /dev/kvm that opened fine can also run
+// stock guest kernels. KVM backed by PVM (kvm_pvm) answers every ioctl and
+// runs simple code, but an unmodified kernel never gets past its
+// decompressor there; only guest kernels built for PVM boot.
+func CheckStockGuests(path string, f HostFacts) error {
+	if !f.PVMModule {
+		return nil
+	}
+	return &UnavailableError{
+		Path:   path,
+		Reason: "this host's KVM is PVM (module kvm_pvm), a software virtualization that boots only guest kernels built for it, not the stock kernels govmm runs",
+		Advice: []string{
+			"run through govmm's nested harness, which emulates a CPU with AMD-V in QEMU: `govmm with-kvm -- govmm run ...` (needs qemu-system-x86)",
+			"or use a host with hardware virtualization (vmx or svm in /proc/cpuinfo)",
+		},
+		Facts: f,
 	}
 }

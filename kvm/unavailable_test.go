@@ -220,3 +220,16 @@ func TestAPIVersionError(t *testing.T) {
 	assert.ErrorContains(t, err, "version 11")
 	assert.ErrorContains(t, err, "needs version 12")
 }
+
+func TestCheckStockGuests(t *testing.T) {
+	require.NoError(t, CheckStockGuests(DevicePath, HostFacts{KVMModule: true, KVMAMDModule: true}))
+	facts := GatherHostFacts(fstest.MapFS{
+		"sys/module/kvm/parameters/halt_poll_ns": {Data: []byte("0")},
+		"sys/module/kvm_pvm/parameters/x":        {Data: []byte("1")},
+	})
+	require.True(t, facts.PVMModule)
+	err := CheckStockGuests(DevicePath, facts)
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.ErrorContains(t, err, "PVM")
+	assert.ErrorContains(t, err, "govmm with-kvm")
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/govmm/govmm/console"
+	"github.com/govmm/govmm/guest"
+	"github.com/govmm/govmm/images"
+	"github.com/govmm/govmm/vmm"
+)
+
+// Exit codes of 'govmm run' beyond the common ones (main.go). With
+// `-- COMMAND`, COMMAND's own status comes first and may be any of 0-255.
+const (
+	exitGuestPanic = 3 // the guest kernel panicked
+)
+
+func newRunCommand() *cobra.Command {
+	var (
+		kernel, initrd, mem, cmdline string
+		cpus                         int
+		bootTime, verbose            bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] [-- COMMAND [ARGS...]]",
+		Short: "Boot a Linux guest, optionally running one command in it",
+		Long: `Boot an unmodified Linux kernel (a bzImage, protocol 2.12 or newer, with a
+64-bit entry point: any current distribution kernel) with an initramfs,
+straight into 64-bit mode, with its serial console on your terminal.
+
+Without --kernel and --initrd, the images of 'govmm images' are used:
+Debian's stock kernel and govmm's u-root initramfs. Its guest agent runs
+COMMAND (given after --) and govmm exits with COMMAND's status; without
+COMMAND you get a shell, and powering the guest off ('poweroff', or leaving
+the shell) ends govmm.
+
+The console is raw: keys such as Ctrl-C go to the guest. Type Ctrl-A x to
+stop the VM.
+
+Exit status:
+  N   with -- COMMAND: COMMAND's exit status
+  0   the guest powered off or rebooted
+  1   govmm failed (KVM unusable, bad kernel or initrd, I/O errors)
+  2   usage error (bad flags)
+  3   the guest kernel panicked`,
+		Example: `  govmm run -- uname -a
+  govmm run --kernel bzImage --initrd initramfs.cpio --mem 1G --cpus 4
+  govmm run --mem 256M -- sh -c 'cat /proc/meminfo | head -1'
+  govmm run --boot-time -- true`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
+				return usageError{fmt.Errorf("unexpected argument %q: put the guest command after --", args[0])}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			memBytes, err := parseSize(mem)
+			if err != nil {
+				return usageError{fmt.Errorf("--mem: %w", err)}
+			}
+			if cpus < 1 {
+				return usageError{fmt.Errorf("--cpus %d: need at least 1", cpus)}
+			}
+			if kernel == "" || (initrd == "" && !cmd.Flags().Changed("initrd")) {
+				m, err := defaultImages()
+				if err != nil {
+					return err
+				}
+				if kernel == "" {
+					kernel = m.Kernel
+				}
+				if initrd == "" {
+					initrd = m.Initramfs
+				}
+			}
+			for flag, path := range map[string]string{"--kernel": kernel, "--initrd": initrd} {
+				if path == "" {
+					continue
+				}
+				if _, err := os.Stat(path); err != nil {
+					return usageError{fmt.Errorf("%s: %w", flag, err)}
+				}
+			}
+			if !cmd.Flags().Changed("cmdline") {
+				cmdline = vmm.DefaultCmdline
+			}
+			if len(args) > 0 {
+				word, err := guest.EncodeCommand(args)
+				if err != nil {
+					return usageError{err}
+				}
+				cmdline += " " + word
+			}
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return runVM(cmd.Context(), vmm.Config{
+				Kernel: kernel, Initrd: initrd, MemoryBytes: memBytes, CPUs: cpus, Cmdline: cmdline,
+				Console: os.Stdout, Log: log, Launch: launch,
+			}, len(args) > 0, bootTime)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kernel, "kernel", "", "bzImage to boot (default: Debian's kernel from 'govmm images')")
+	f.StringVar(&initrd, "initrd", "", "initramfs (default: govmm's initramfs from 'govmm images'; --initrd '' for none)")
+	f.StringVar(&mem, "mem", "512M", "guest RAM: 256M, 1G, 1536M... (a bare number is MiB)")
+	f.IntVar(&cpus, "cpus", 1, "number of vCPUs")
+	f.StringVar(&cmdline, "cmdline", "", "kernel command line (replaces the default: "+vmm.DefaultCmdline+")")
+	f.BoolVar(&bootTime, "boot-time", false, "print the time from launch to the guest's init on stderr")
+	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs on stderr")
+	return cmd
+}
+
+// launch is when govmm started, the zero of its boot timer.
+var launch = time.Now()
+
+func defaultImages() (*images.Manifest, error) {
+	dir, err := images.DefaultCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	m, err := images.LoadManifest(dir)
+	if err != nil {
+		return nil, fmt.Errorf("no --kernel given and %w", err)
+	}
+	return m, nil
+}
+
+func runVM(ctx context.Context, cfg vmm.Config, hasCommand, printBootTime bool) (err error) {
+	m, err := vmm.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := m.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	ctx, quit := context.WithCancel(ctx)
+	defer quit()
+	session, err := console.Attach(os.Stdin, m.SendConsoleInput, quit)
+	if err != nil {
+		return err
+	}
+	res, runErr := m.Run(ctx)
+	if err := session.Restore(); err != nil {
+		cfg.Log.Warn("restore terminal", "err", err)
+	}
+	if printBootTime {
+		if res.BootTime > 0 {
+			fmt.Fprintf(os.Stderr, "govmm: boot time (launch to guest init): %s\n", res.BootTime.Round(time.Microsecond))
+		} else {
+			fmt.Fprintln(os.Stderr, "govmm: boot time: the guest never reached govmm's agent (no boot marker)")
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	cfg.Log.Debug("guest ended", "outcome", res.Outcome, "status", res.Status)
+	switch res.Outcome {
+	case vmm.OutcomeCommandExited:
+		if res.Status != 0 {
+			return exitCodeError{res.Status}
+		}
+		return nil
+	case vmm.OutcomePanic:
+		fmt.Fprintln(os.Stderr, "govmm: the guest kernel panicked")
+		return exitCodeError{exitGuestPanic}
+	case vmm.OutcomeStopped:
+		fmt.Fprintln(os.Stderr, "govmm: stopped")
+		return exitCodeError{exitFailure}
+	}
+	if hasCommand {
+		return errors.New("the guest ended without reporting the command's exit status (was the initramfs built by 'govmm images'?)")
+	}
+	return nil
+}
+

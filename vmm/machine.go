@@ -1,0 +1,277 @@
+package vmm
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/govmm/govmm/boot"
+	"github.com/govmm/govmm/kvm"
+	"github.com/govmm/govmm/memory"
+	"github.com/govmm/govmm/vcpu"
+)
+
+// Addresses KVM needs for its own use on Intel hosts (a TSS for real-mode
+// emulation and an identity-map page), in the MMIO hole below 4 GiB where
+// no RAM and no device lives (api.rst, "KVM_SET_TSS_ADDR",
+// "KVM_SET_IDENTITY_MAP_ADDR").
+const (
+	identityMapAddr = 0xfffbc000
+	tssAddr         = 0xfffbd000
+)
+
+// requiredCaps are the KVM capabilities govmm cannot run without.
+var requiredCaps = []kvm.Capability{
+	kvm.CapIRQChip, kvm.CapUserMemory, kvm.CapSetTSSAddr, kvm.CapSetIdentityMapAddr,
+	kvm.CapExtCPUID, kvm.CapPIT2, kvm.CapImmediateExit, kvm.CapIOEventFD, kvm.CapIRQFD,
+}
+
+// Outcome says how a VM ended.
+type Outcome int
+
+const (
+	OutcomeCommandExited Outcome = iota // the guest agent reported its command's status
+	OutcomePowerOff                     // the guest powered off
+	OutcomeReset                        // the guest rebooted (keyboard controller, port 0xcf9, triple fault)
+	OutcomePanic                        // the guest kernel panicked
+	OutcomeStopped                      // the user stopped it (Ctrl-A x, a signal)
+)
+
+func (o Outcome) String() string {
+	return [...]string{"command exited", "power off", "reset", "kernel panic", "stopped"}[o]
+}
+
+// Result is how a VM ended.
+type Result struct {
+	Outcome Outcome
+	// Status is the guest command's exit status (OutcomeCommandExited).
+	Status int
+	// BootTime is launch to the guest agent's boot marker; zero if the
+	// guest never got there.
+	BootTime time.Duration
+}
+
+// event is something a device reports that ends the VM.
+type event struct {
+	outcome Outcome
+	status  int
+}
+
+// Machine is a VM ready to run.
+type Machine struct {
+	cfg Config
+	log *slog.Logger
+
+	sys   *kvm.System
+	vm    *kvm.VM
+	mem   *memory.Guest
+	cpus  []*kvm.VCPU
+	runs  []*vcpu.Runner
+	devs  *deviceSet
+	ended chan event // devices report the end here; buffered, never blocks a vCPU
+
+	bootMu   sync.Mutex // guards bootTime
+	bootTime time.Duration
+}
+
+// New builds the VM: KVM, memory, the kernel loaded, devices, vCPUs.
+func New(cfg Config) (_ *Machine, err error) {
+	if cfg.Launch.IsZero() {
+		cfg.Launch = time.Now()
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	m := &Machine{cfg: cfg, log: cfg.Log, ended: make(chan event, 8)}
+	defer func() {
+		if err != nil {
+			if cerr := m.Close(); cerr != nil {
+				m.log.Debug("teardown after failed start", "err", cerr)
+			}
+		}
+	}()
+
+	// Read and check the user's files before touching KVM, so their
+	// mistakes get their own errors.
+	kernelData, err := os.ReadFile(cfg.Kernel)
+	if err != nil {
+		return nil, fmt.Errorf("read kernel: %w", err)
+	}
+	kernel, err := boot.ParseBzImage(kernelData)
+	if err != nil {
+		return nil, fmt.Errorf("kernel %s: %w", cfg.Kernel, err)
+	}
+	var initrd []byte
+	if cfg.Initrd != "" {
+		if initrd, err = os.ReadFile(cfg.Initrd); err != nil {
+			return nil, fmt.Errorf("read initrd: %w", err)
+		}
+	}
+
+	if m.sys, err = kvm.Open(kvm.DevicePath); err != nil {
+		return nil, err
+	}
+	if err := kvm.CheckStockGuests(kvm.DevicePath, kvm.GatherHostFacts(os.DirFS("/"))); err != nil {
+		return nil, err
+	}
+	if err := m.sys.RequireExtensions(requiredCaps...); err != nil {
+		return nil, err
+	}
+	maxVCPUs, err := m.sys.CheckExtension(kvm.CapMaxVCPUs)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(min(maxVCPUs, boot.MaxCPUs)); err != nil {
+		return nil, err
+	}
+	if m.vm, err = m.sys.CreateVM(); err != nil {
+		return nil, err
+	}
+	if err := m.vm.SetIdentityMapAddr(identityMapAddr); err != nil {
+		return nil, err
+	}
+	if err := m.vm.SetTSSAddr(tssAddr); err != nil {
+		return nil, err
+	}
+	// The in-kernel PIC, IOAPIC and local APICs, and the PIT: timer and
+	// interrupt delivery never leave the kernel.
+	if err := m.vm.CreateIRQChip(); err != nil {
+		return nil, err
+	}
+	if err := m.vm.CreatePIT2(kvm.PITConfig{Flags: kvm.PITSpeakerDummy}); err != nil {
+		return nil, err
+	}
+
+	if m.mem, err = memory.New(cfg.MemoryBytes); err != nil {
+		return nil, fmt.Errorf("guest memory: %w", err)
+	}
+	for slot, r := range m.mem.Regions() {
+		if err := m.vm.SetUserMemoryRegion(uint32(slot), r.GPA, r.Host, 0); err != nil {
+			return nil, fmt.Errorf("guest memory at %#x: %w", r.GPA, err)
+		}
+	}
+	entry, err := boot.Load(m.mem, kernel, boot.Config{Cmdline: cfg.Cmdline, Initrd: initrd, CPUs: cfg.CPUs})
+	if err != nil {
+		return nil, fmt.Errorf("load kernel %s: %w", cfg.Kernel, err)
+	}
+
+	if m.devs, err = m.newDevices(); err != nil {
+		return nil, err
+	}
+
+	supported, err := m.sys.SupportedCPUID()
+	if err != nil {
+		return nil, err
+	}
+	for id := 0; id < cfg.CPUs; id++ {
+		cpu, err := m.vm.CreateVCPU(id)
+		if err != nil {
+			return nil, err
+		}
+		m.cpus = append(m.cpus, cpu)
+		if err := vcpu.Configure(cpu, supported, id, cfg.CPUs); err != nil {
+			return nil, err
+		}
+		m.runs = append(m.runs, vcpu.NewRunner(cpu, m.devs.pio, m.devs.mmio))
+	}
+	if err := vcpu.SetBootState(m.cpus[0], entry); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Run runs the guest until it ends or ctx is done, and says how it ended.
+func (m *Machine) Run(ctx context.Context) (Result, error) {
+	type vcpuEnd struct {
+		id   int
+		stop vcpu.Stop
+		err  error
+	}
+	ends := make(chan vcpuEnd, len(m.runs))
+	for id, r := range m.runs {
+		go func() {
+			stop, err := r.Run()
+			ends <- vcpuEnd{id, stop, err}
+		}()
+	}
+	var res Result
+	var runErr error
+	running := len(m.runs)
+	select {
+	case <-ctx.Done():
+		res.Outcome = OutcomeStopped
+	case ev := <-m.ended:
+		res.Outcome, res.Status = ev.outcome, ev.status
+	case end := <-ends:
+		running--
+		switch {
+		case end.err != nil:
+			runErr = end.err
+		case end.stop == vcpu.StopReset:
+			res.Outcome = OutcomeReset
+		case end.stop == vcpu.StopCrash:
+			res.Outcome = OutcomePanic
+		default:
+			res.Outcome = OutcomePowerOff
+		}
+	}
+	for _, r := range m.runs {
+		r.Kick()
+	}
+	for ; running > 0; running-- {
+		if end := <-ends; end.err != nil && runErr == nil {
+			runErr = end.err
+		}
+	}
+	// Flush the console before deciding: a panic message may still be in
+	// flight when the reset it causes arrives.
+	if err := m.devs.flush(); err != nil {
+		m.log.Debug("flush console", "err", err)
+	}
+	if m.devs.panicked() && res.Outcome != OutcomeCommandExited {
+		res.Outcome = OutcomePanic
+	}
+	m.bootMu.Lock()
+	res.BootTime = m.bootTime
+	m.bootMu.Unlock()
+	return res, runErr
+}
+
+// SendConsoleInput queues bytes for the guest's serial console.
+func (m *Machine) SendConsoleInput(b []byte) { m.devs.consoleInput(b) }
+
+// end reports an event that ends the VM. It never blocks: the first event
+// decides, later ones are dropped.
+func (m *Machine) end(ev event) {
+	select {
+	case m.ended <- ev:
+	default:
+	}
+}
+
+// Close releases everything New acquired, vCPUs first, KVM last.
+func (m *Machine) Close() error {
+	var errs *multierror.Error
+	if m.devs != nil {
+		errs = multierror.Append(errs, m.devs.close())
+	}
+	for _, c := range m.cpus {
+		errs = multierror.Append(errs, c.Close())
+	}
+	if m.vm != nil {
+		errs = multierror.Append(errs, m.vm.Close())
+	}
+	if m.mem != nil {
+		errs = multierror.Append(errs, m.mem.Close())
+	}
+	if m.sys != nil {
+		errs = multierror.Append(errs, m.sys.Close())
+	}
+	return errs.ErrorOrNil()
+}
+
