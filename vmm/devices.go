@@ -23,9 +23,9 @@ import (
 
 // deviceSet is the machine's devices and the buses the vCPUs reach them on.
 type deviceSet struct {
-	pio    pioBus
-	mmio   mmioBus
-	uart   *serial.UART
+	pio     pioBus
+	mmio    mmioBus
+	uart    *serial.UART
 	console *consoleWatcher
 }
 
@@ -56,8 +56,8 @@ func (m *Machine) newDevices() (*deviceSet, error) {
 		console = io.Discard
 	}
 	d := &deviceSet{
-		pio:    pioBus{bus.NewPIO(m.log)},
-		mmio:   mmioBus{bus.NewMMIO(m.log)},
+		pio:     pioBus{bus.NewPIO(m.log)},
+		mmio:    mmioBus{bus.NewMMIO(m.log)},
 		console: &consoleWatcher{w: console, onEnd: func(o Outcome) { m.end(event{outcome: o}) }},
 	}
 	d.uart = serial.New(serial.Config{IRQ: m.irqLine(devices.COM1IRQ), Output: d.console, Logger: m.log})

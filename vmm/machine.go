@@ -274,4 +274,3 @@ func (m *Machine) Close() error {
 	}
 	return errs.ErrorOrNil()
 }
-

@@ -188,4 +188,3 @@ func runVM(ctx context.Context, cfg vmm.Config, hasCommand, printBootTime bool) 
 	}
 	return nil
 }
-
