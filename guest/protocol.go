@@ -25,10 +25,15 @@ const (
 	// no quoting rule of the kernel's command-line parser can split or eat it.
 	CommandParam = "govmm.cmd"
 
-	// ModuleOrderFile lists, one path per line, the kernel modules the agent
-	// loads at start, in dependency order.
-	ModuleOrderFile = "/lib/modules/govmm-load-order"
 )
+
+// ModuleOrderFile is where the initramfs lists, one path per line and in
+// dependency order, the modules the agent loads at start when the kernel
+// release is release. One initramfs carries modules for several kernels;
+// each kernel loads only its own.
+func ModuleOrderFile(release string) string {
+	return "/lib/modules/" + release + "/govmm-load-order"
+}
 
 // EncodeCommand returns the kernel command-line word that asks the agent to
 // run argv.

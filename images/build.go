@@ -52,7 +52,7 @@ func (b *Builder) BuildAll(ctx context.Context) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	guestInitramfs, err := b.GuestInitramfs(ctx, generic)
+	guestInitramfs, err := b.GuestInitramfs(ctx, generic, cloud)
 	if err != nil {
 		return nil, err
 	}
@@ -75,18 +75,30 @@ func (b *Builder) BuildAll(ctx context.Context) (*Manifest, error) {
 }
 
 // GuestInitramfs builds the guest initramfs: u-root's core commands with
-// govmm's agent as uinit, plus the guest modules of kernel k (the modules
-// must match the kernel that boots it).
-func (b *Builder) GuestInitramfs(ctx context.Context, k *Kernel) (string, error) {
-	mods, err := b.resolveModules(k, GuestModules)
-	if err != nil {
-		return "", fmt.Errorf("guest initramfs: %w", err)
-	}
+// govmm's agent as uinit, plus the guest modules of each kernel in kernels
+// (a module loads only into the kernel it was built for; the agent picks
+// the set of the kernel that booted).
+func (b *Builder) GuestInitramfs(ctx context.Context, kernels ...*Kernel) (string, error) {
 	const agentPkg = "github.com/govmm/govmm/guest/agent"
-	key, err := b.inputKey(ctx, k, mods, agentPkg)
-	if err != nil {
-		return "", fmt.Errorf("guest initramfs: %w", err)
+	type kernelModules struct {
+		k    *Kernel
+		mods []Module
 	}
+	var all []kernelModules
+	h := sha256.New()
+	for _, k := range kernels {
+		mods, err := b.resolveModules(k, GuestModules)
+		if err != nil {
+			return "", fmt.Errorf("guest initramfs: %w", err)
+		}
+		all = append(all, kernelModules{k, mods})
+		key, err := b.inputKey(ctx, k, mods, agentPkg)
+		if err != nil {
+			return "", fmt.Errorf("guest initramfs: %w", err)
+		}
+		h.Write([]byte(key))
+	}
+	key := hex.EncodeToString(h.Sum(nil))
 	out := filepath.Join(b.CacheDir, "initramfs", "guest-"+key[:16]+".cpio")
 	if _, err := os.Stat(out); err == nil {
 		b.logf("guest initramfs: cached (%s)", filepath.Base(out))
@@ -97,21 +109,25 @@ func (b *Builder) GuestInitramfs(ctx context.Context, k *Kernel) (string, error)
 		return "", fmt.Errorf("guest initramfs: %w", err)
 	}
 	defer os.RemoveAll(tmpDir)
-	// The agent reads this list and loads the modules in its order.
-	var order strings.Builder
 	args := []string{"tool", "u-root", "-o", filepath.Join(tmpDir, "initramfs.cpio"), "-uinitcmd=agent"}
-	for _, m := range mods {
-		dst := "lib/modules/govmm/" + m.Name + ".ko"
-		args = append(args, "-files", m.Path+":"+dst)
-		order.WriteString("/" + dst + "\n")
+	nmods := 0
+	for _, km := range all {
+		release := km.k.Package.Release()
+		var order strings.Builder
+		for _, m := range km.mods {
+			dst := "lib/modules/" + release + "/govmm/" + m.Name + ".ko"
+			args = append(args, "-files", m.Path+":"+dst)
+			order.WriteString("/" + dst + "\n")
+		}
+		nmods += len(km.mods)
+		orderFile := filepath.Join(tmpDir, "load-order-"+release)
+		if err := os.WriteFile(orderFile, []byte(order.String()), 0o644); err != nil {
+			return "", fmt.Errorf("guest initramfs: %w", err)
+		}
+		args = append(args, "-files", orderFile+":"+strings.TrimPrefix(guest.ModuleOrderFile(release), "/"))
 	}
-	orderFile := filepath.Join(tmpDir, "load-order")
-	if err := os.WriteFile(orderFile, []byte(order.String()), 0o644); err != nil {
-		return "", fmt.Errorf("guest initramfs: %w", err)
-	}
-	args = append(args, "-files", orderFile+":"+strings.TrimPrefix(guest.ModuleOrderFile, "/"),
-		"github.com/u-root/u-root/cmds/core/*", agentPkg)
-	b.logf("building guest initramfs with u-root (u-root core commands, govmm agent, %d modules); the first build takes about a minute", len(mods))
+	args = append(args, "github.com/u-root/u-root/cmds/core/*", agentPkg)
+	b.logf("building guest initramfs with u-root (u-root core commands, govmm agent, %d modules for %d kernels); the first build takes about a minute", nmods, len(all))
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = b.SourceDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -22,7 +23,8 @@ type Module struct {
 // so dependencies are read from each module's .modinfo ELF section, the same
 // place depmod reads them from.
 type ModuleIndex struct {
-	byName map[string]*Module
+	byName  map[string]*Module
+	builtin map[string]bool // built into the kernel image (modules.builtin)
 }
 
 // CanonicalModuleName folds the spellings the kernel treats as equal
@@ -35,7 +37,15 @@ func CanonicalModuleName(name string) string {
 // Dependencies are read lazily, in Resolve, so indexing thousands of files
 // only walks the directory.
 func IndexModules(dir string) (*ModuleIndex, error) {
-	idx := &ModuleIndex{byName: map[string]*Module{}}
+	idx := &ModuleIndex{byName: map[string]*Module{}, builtin: map[string]bool{}}
+	// modules.builtin names the modules compiled into the kernel, one
+	// path per line (e.g. kernel/fs/ext4/ext4.ko): asking for one of
+	// those is fine and loads nothing.
+	if builtin, err := os.ReadFile(filepath.Join(dir, "modules.builtin")); err == nil {
+		for _, line := range strings.Fields(string(builtin)) {
+			idx.builtin[CanonicalModuleName(filepath.Base(line))] = true
+		}
+	}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -71,6 +81,10 @@ func (idx *ModuleIndex) Resolve(names ...string) ([]Module, error) {
 			return nil
 		}
 		m, ok := idx.byName[name]
+		if !ok && idx.builtin[name] {
+			state[name] = 2
+			return nil
+		}
 		if !ok {
 			if len(chain) == 0 {
 				return fmt.Errorf("module %s: not found", name)

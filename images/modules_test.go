@@ -25,7 +25,8 @@ func TestResolveOrdersDependenciesFirst(t *testing.T) {
 		"a":         {Name: "a", Depends: []string{"b"}},
 		"b":         {Name: "b", Depends: []string{"a"}},
 		"broken":    {Name: "broken", Depends: []string{"missing"}},
-	}}
+		"ext4":      {Name: "ext4", Depends: []string{"jbd2"}},
+	}, builtin: map[string]bool{"jbd2": true, "virtio": true}}
 	for _, tc := range []struct {
 		in      []string
 		want    []string
@@ -34,6 +35,8 @@ func TestResolveOrdersDependenciesFirst(t *testing.T) {
 		{in: []string{"kvm-amd"}, want: []string{"ccp", "irqbypass", "kvm", "kvm_amd"}},
 		{in: []string{"kvm", "kvm_amd", "kvm"}, want: []string{"irqbypass", "kvm", "ccp", "kvm_amd"}},
 		{in: []string{"nosuch"}, wantErr: "module nosuch: not found"},
+		{in: []string{"virtio"}, want: nil},
+		{in: []string{"ext4"}, want: []string{"ext4"}},
 		{in: []string{"broken"}, wantErr: "module missing (needed by broken): not found"},
 		{in: []string{"a"}, wantErr: "module dependency cycle: a -> b -> a"},
 	} {

@@ -43,14 +43,19 @@ func (v *VCPU) Close() error {
 
 // Run enters the guest until the next exit KVM does not handle itself, and
 // returns that exit decoded (api.rst, section "KVM_RUN"). If the call was
-// interrupted (a signal, or immediate_exit), it returns IntrExit with a nil
-// error rather than retrying, so the caller can react to whatever kicked it.
+// interrupted (a signal, or immediate_exit), or an application processor
+// was just started, it returns IntrExit with a nil error rather than
+// retrying, so the caller can react to whatever kicked it.
 //
 // Data slices in the returned Exit alias the kvm_run area: for reads, fill
 // them before the next Run.
 func (v *VCPU) Run() (Exit, error) {
 	if _, err := ioctl(v.fd, kvmRun, 0); err != nil {
-		if errors.Is(err, unix.EINTR) {
+		// EAGAIN: an application processor that was waiting for
+		// INIT/SIPI has just received them; KVM wants KVM_RUN again
+		// (arch/x86/kvm/x86.c, vcpu_run's KVM_MP_STATE_UNINITIALIZED
+		// path). Both are "nothing happened, run again" for the caller.
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
 			return IntrExit{}, nil
 		}
 		return nil, fmt.Errorf("run vcpu %d (KVM_RUN): %w", v.id, err)

@@ -16,6 +16,7 @@ func TestConsoleWatcher(t *testing.T) {
 	}{
 		{name: "ordinary output", writes: []string{"Linux version 6.1\n", "Run /init as init process\n"}},
 		{name: "power off", writes: []string{"[   9.1] reboot: Power down\n"}, wantEnds: []Outcome{OutcomePowerOff}},
+		{name: "halt (power off without ACPI)", writes: []string{"[   9.4] reboot: System halted\n"}, wantEnds: []Outcome{OutcomePowerOff}},
 		{name: "power off split", writes: []string{"[   9.1] reboot: Pow", "er down\n"}, wantEnds: []Outcome{OutcomePowerOff}},
 		{
 			name:      "panic, then its end",

@@ -129,6 +129,9 @@ var (
 	panicMarker    = []byte("Kernel panic - not syncing")
 	panicEndMarker = []byte("---[ end Kernel panic - not syncing")
 	powerOffMarker = []byte("reboot: Power down")
+	// Since Linux 5.x a power-off request on a machine with no power-off
+	// method (no ACPI) is turned into a halt.
+	haltMarker = []byte("reboot: System halted")
 )
 
 // consoleWatcher passes console output through and watches it for the
@@ -152,7 +155,7 @@ func (c *consoleWatcher) Write(b []byte) (int, error) {
 		c.onEnd(OutcomePanic)
 	case bytes.Contains(buf, panicMarker):
 		c.panicked.Store(true)
-	case bytes.Contains(buf, powerOffMarker):
+	case bytes.Contains(buf, powerOffMarker), bytes.Contains(buf, haltMarker):
 		c.onEnd(OutcomePowerOff)
 	}
 	if len(buf) > watchTail {

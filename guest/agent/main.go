@@ -7,7 +7,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"log"
 	"os"
 	"os/exec"
@@ -27,10 +26,11 @@ func main() {
 		log.Printf("boot marker: %v", err)
 	}
 	status := run()
+	// Sync first: the host may end the VM as soon as the status arrives.
+	unix.Sync()
 	if err := writePort(guest.ExitStatusPort, byte(status)); err != nil {
 		log.Printf("report exit status: %v", err)
 	}
-	unix.Sync()
 	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
 		log.Printf("power off: %v", err)
 	}
@@ -109,25 +109,17 @@ func mountAll() {
 // loadModules loads the modules the image build listed, in its order. A
 // module that fails is logged and skipped: the command may not need it.
 func loadModules() {
-	err := kmod.LoadOrdered(guest.ModuleOrderFile, func(err error) error {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		log.Printf("load modules: uname: %v", err)
+		return
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	err := kmod.LoadOrdered(guest.ModuleOrderFile(release), func(err error) error {
 		log.Printf("%v", err)
 		return nil
 	})
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		log.Printf("%v", err)
 	}
-}
-
-// writePort writes one byte to an x86 I/O port through /dev/port, whose file
-// offset is the port number.
-func writePort(port int64, value byte) error {
-	f, err := os.OpenFile("/dev/port", os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("write port %#x: %w", port, err)
-	}
-	defer f.Close()
-	if _, err := f.WriteAt([]byte{value}, port); err != nil {
-		return fmt.Errorf("write port %#x: %w", port, err)
-	}
-	return nil
 }

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/govmm/govmm/images"
+)
+
+// govmm runs the govmm CLI (this test binary, see TestMain) and returns its
+// exit status and output. Each boot of the stock kernel takes seconds
+// directly and tens of seconds nested.
+func govmm(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(os.Environ(), asGovmmEnv+"=1")
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Stdin = nil // /dev/null: the console must cope
+	err = cmd.Run()
+	require.NoError(t, ctx.Err(), "govmm %q timed out\nstdout:\n%s\nstderr:\n%s", args, out.String(), errOut.String())
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ExitCode(), out.String(), errOut.String()
+	}
+	require.NoError(t, err)
+	return 0, out.String(), errOut.String()
+}
+
+func manifest(t *testing.T) *images.Manifest {
+	dir, err := images.DefaultCacheDir()
+	require.NoError(t, err)
+	m, err := images.LoadManifest(dir)
+	require.NoError(t, err)
+	return m
+}
+
+func TestRunCommandExitStatusPassesThrough(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := govmm(t, "run", "--boot-time", "--", "sh", "-c", "uname -r; echo to-stderr >&2; exit 3")
+	assert.Equal(t, 3, code, "stderr:\n%s", errOut)
+	assert.Contains(t, out, "6.1.0-56-amd64\n", "the guest's uname -r")
+	assert.Contains(t, out, "to-stderr")
+	assert.Regexp(t, `boot time \(launch to guest init\): [0-9.]+m?s`, errOut)
+}
+
+var (
+	cpuCountRe = regexp.MustCompile(`(?m)^cpus=(\d+)$`)
+	memTotalRe = regexp.MustCompile(`(?m)^MemTotal:\s+(\d+) kB$`)
+)
+
+func TestRunSeesCPUsAndMemory(t *testing.T) {
+	t.Parallel()
+	m := manifest(t)
+	for _, tc := range []struct {
+		kernel string
+		cpus   int
+		memMiB int
+	}{
+		{m.Kernel, 1, 256},
+		{m.Kernel, 4, 1024},
+		{m.CloudKernel, 2, 512},
+	} {
+		t.Run(filepath.Base(tc.kernel)+"/"+strconv.Itoa(tc.cpus)+"cpu/"+strconv.Itoa(tc.memMiB)+"M", func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := govmm(t, "run", "--kernel", tc.kernel, "--cpus", strconv.Itoa(tc.cpus),
+				"--mem", strconv.Itoa(tc.memMiB)+"M", "--",
+				"sh", "-c", `echo cpus=$(grep -c ^processor /proc/cpuinfo); grep MemTotal /proc/meminfo`)
+			require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			cpus := cpuCountRe.FindStringSubmatch(out)
+			require.NotNil(t, cpus, "no CPU count in:\n%s", out)
+			assert.Equal(t, strconv.Itoa(tc.cpus), cpus[1], "CPUs the guest sees")
+			mem := memTotalRe.FindStringSubmatch(out)
+			require.NotNil(t, mem, "no MemTotal in:\n%s", out)
+			kb, _ := strconv.Atoi(mem[1])
+			// MemTotal is RAM less what the kernel reserves for itself
+			// (its image, page structures): within 20% of what was given.
+			assert.LessOrEqual(t, kb, tc.memMiB*1024)
+			assert.Greater(t, kb, tc.memMiB*1024*8/10, "MemTotal %d kB for %d MiB", kb, tc.memMiB)
+		})
+	}
+}
+
+func TestGuestEndings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		argv     []string
+		wantCode int
+		wantErr  string
+	}{
+		{name: "poweroff", argv: []string{"poweroff"}, wantCode: 0},
+		{name: "reboot", argv: []string{"shutdown", "reboot"}, wantCode: 0},
+		{name: "kernel panic", argv: []string{"sh", "-c", "echo c > /proc/sysrq-trigger"}, wantCode: exitGuestPanic, wantErr: "the guest kernel panicked"},
+		{name: "command not found", argv: []string{"no-such-command"}, wantCode: 127},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := govmm(t, append([]string{"run", "--"}, tc.argv...)...)
+			assert.Equal(t, tc.wantCode, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			assert.Contains(t, errOut, tc.wantErr)
+		})
+	}
+}
+
+func TestRunRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notKernel := filepath.Join(dir, "not-a-kernel")
+	require.NoError(t, os.WriteFile(notKernel, bytes.Repeat([]byte("x"), 8192), 0o644))
+	m := manifest(t)
+	bigInitrd := filepath.Join(dir, "big.cpio")
+	require.NoError(t, os.WriteFile(bigInitrd, nil, 0o644))
+	require.NoError(t, os.Truncate(bigInitrd, 200<<20))
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{name: "missing kernel", args: []string{"--kernel", filepath.Join(dir, "nope")}, wantCode: exitUsage, wantErr: "--kernel"},
+		{name: "not a bzImage", args: []string{"--kernel", notKernel}, wantCode: exitFailure, wantErr: "not a bzImage"},
+		{name: "mem garbage", args: []string{"--mem", "lots"}, wantCode: exitUsage, wantErr: "--mem"},
+		{name: "mem zero", args: []string{"--mem", "0"}, wantCode: exitUsage, wantErr: "more than zero"},
+		{name: "mem too large", args: []string{"--mem", "64T"}, wantCode: exitFailure, wantErr: "more than this host's"},
+		{name: "cpus zero", args: []string{"--cpus", "0"}, wantCode: exitUsage, wantErr: "--cpus 0"},
+		{name: "cpus too many", args: []string{"--cpus", "100000"}, wantCode: exitFailure, wantErr: "at most"},
+		{name: "initrd too large", args: []string{"--kernel", m.Kernel, "--initrd", bigInitrd, "--mem", "128M"}, wantCode: exitFailure, wantErr: "initrd"},
+		{name: "argument without --", args: []string{"uname"}, wantCode: exitUsage, wantErr: "after --"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := govmm(t, append([]string{"run"}, tc.args...)...)
+			assert.Equal(t, tc.wantCode, code, "stderr:\n%s", errOut)
+			assert.Contains(t, errOut, tc.wantErr)
+			assert.NotContains(t, errOut, "panic:")
+		})
+	}
+}
