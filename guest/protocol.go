@@ -15,6 +15,10 @@ const (
 	BootMarkerPort  = 0x3f0
 	BootMarkerValue = 123
 
+	// StartedLine is what the agent prints on the console (after a
+	// "govmm-agent: " prefix) right after the boot marker.
+	StartedLine = "started"
+
 	// ExitStatusPort receives the exit status (one byte) of the command the
 	// agent ran. It sits where QEMU's isa-debug-exit device is usually placed,
 	// so the same initramfs reports its status under QEMU as well.

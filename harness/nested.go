@@ -32,8 +32,8 @@ type Outer struct {
 	Kernel    string        // bzImage of the outer guest
 	Initramfs string        // the outer-guest initramfs (images.Builder.OuterInitramfs)
 	QEMU      string        // QEMU binary; "" means qemu-system-x86_64 from PATH
-	MemoryMiB int           // outer guest RAM; 0 means 4096
-	CPUs      int           // outer guest vCPUs; 0 means 2
+	MemoryMiB int           // outer guest RAM; 0 means 6144
+	CPUs      int           // outer guest vCPUs; 0 means 4
 	Timeout   time.Duration // whole run, boot included; 0 means 10 minutes
 }
 
@@ -198,10 +198,10 @@ func (o *Outer) job(c Command) (job.Job, error) {
 func (o *Outer) qemuArgs(runDir, consolePath string) []string {
 	mem, cpus := o.MemoryMiB, o.CPUs
 	if mem == 0 {
-		mem = 4096
+		mem = 6144
 	}
 	if cpus == 0 {
-		cpus = 2
+		cpus = 4
 	}
 	return []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",

@@ -25,8 +25,8 @@ const (
 	tssAddr         = 0xfffbd000
 )
 
-// requiredCaps are the KVM capabilities govmm cannot run without.
-var requiredCaps = []kvm.Capability{
+// RequiredCapabilities are the KVM capabilities govmm cannot run without.
+var RequiredCapabilities = []kvm.Capability{
 	kvm.CapIRQChip, kvm.CapUserMemory, kvm.CapSetTSSAddr, kvm.CapSetIdentityMapAddr,
 	kvm.CapExtCPUID, kvm.CapPIT2, kvm.CapImmediateExit, kvm.CapIOEventFD, kvm.CapIRQFD,
 }
@@ -119,7 +119,7 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err := kvm.CheckStockGuests(kvm.DevicePath, kvm.GatherHostFacts(os.DirFS("/"))); err != nil {
 		return nil, err
 	}
-	if err := m.sys.RequireExtensions(requiredCaps...); err != nil {
+	if err := m.sys.RequireExtensions(RequiredCapabilities...); err != nil {
 		return nil, err
 	}
 	maxVCPUs, err := m.sys.CheckExtension(kvm.CapMaxVCPUs)
@@ -245,12 +245,19 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 // SendConsoleInput queues bytes for the guest's serial console.
 func (m *Machine) SendConsoleInput(b []byte) { m.devs.consoleInput(b) }
 
-// end reports an event that ends the VM. It never blocks: the first event
-// decides, later ones are dropped.
+// end reports an event that ends the VM and stops every vCPU at once. It
+// never blocks: the first event decides, later ones are dropped. Devices
+// call it on the vCPU goroutine whose access caused it, so that vCPU
+// stops before it re-enters the guest: a guest that resets through the
+// keyboard controller goes on to triple-fault a moment later if it is
+// still running.
 func (m *Machine) end(ev event) {
 	select {
 	case m.ended <- ev:
 	default:
+	}
+	for _, r := range m.runs {
+		r.Kick()
 	}
 }
 

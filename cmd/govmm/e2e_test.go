@@ -9,38 +9,83 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govmm/govmm/harness"
 	"github.com/govmm/govmm/images"
 )
 
 // govmm runs the govmm CLI (this test binary, see TestMain) and returns its
-// exit status and output. Each boot of the stock kernel takes seconds
-// directly and tens of seconds nested.
+// exit status and output. A boot of the stock kernel takes seconds on
+// hardware and 20-40 s nested.
+//
+// Inside the nested harness a boot now and then hangs in the guest's early
+// boot (QEMU's software emulation of AMD-V under the outer guest): a
+// command that times out there is run once more, and the test log says so.
+// Anywhere else, and for any other failure, the first result stands.
 func govmm(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	bootSlots <- struct{}{}
+	defer func() { <-bootSlots }()
+	code, stdout, stderr, timedOut := runGovmm(t, bootTimeout, args...)
+	if timedOut && harness.Inside() {
+		t.Logf("govmm %q hung inside the nested harness; retrying once. Its console:\n%s\nIts stderr:\n%s",
+			args, lastLines(stdout, 15), lastLines(stderr, 60))
+		code, stdout, stderr, timedOut = runGovmm(t, bootTimeout, args...)
+	}
+	require.False(t, timedOut, "govmm %q timed out after %s\nstdout:\n%s\nstderr:\n%s", args, bootTimeout, stdout, stderr)
+	return code, stdout, stderr
+}
+
+const bootTimeout = 150 * time.Second
+
+func runGovmm(t *testing.T, timeout time.Duration, args ...string) (code int, stdout, stderr string, timedOut bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = append(os.Environ(), asGovmmEnv+"=1")
+	// On a hang, SIGQUIT first: Go prints every goroutine's stack (is the
+	// vCPU in KVM_RUN, or stuck in govmm?) before the process dies.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 5 * time.Second
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.Stdin = nil // /dev/null: the console must cope
 	err = cmd.Run()
-	require.NoError(t, ctx.Err(), "govmm %q timed out\nstdout:\n%s\nstderr:\n%s", args, out.String(), errOut.String())
+	// The guest's tty turns "\n" into "\r\n" on the serial console.
+	stdout = strings.ReplaceAll(out.String(), "\r\n", "\n")
+	if ctx.Err() != nil {
+		return 0, stdout, errOut.String(), true
+	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
-		return exitErr.ExitCode(), out.String(), errOut.String()
+		return exitErr.ExitCode(), stdout, errOut.String(), false
 	}
 	require.NoError(t, err)
-	return 0, out.String(), errOut.String()
+	return 0, stdout, errOut.String(), false
 }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// bootSlots makes guests boot one at a time. Concurrent guests inside the
+// nested harness's outer guest (QEMU's software CPU emulating AMD-V) have
+// crashed the outer kernel (a kernel stack overflow in its page-fault path
+// while two nested guests ran); one at a time has not.
+var bootSlots = make(chan struct{}, 1)
 
 func manifest(t *testing.T) *images.Manifest {
 	dir, err := images.DefaultCacheDir()
@@ -150,4 +195,13 @@ func TestRunRejectsBadInput(t *testing.T) {
 			assert.NotContains(t, errOut, "panic:")
 		})
 	}
+}
+
+func TestCheckWhereKVMWorks(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := govmm(t, "check")
+	assert.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Regexp(t, `(?m)^kvm device\s+ok`, out)
+	assert.Regexp(t, `(?m)^capabilities\s+ok`, out)
+	assert.Contains(t, out, "govmm can run guests on this host.")
 }

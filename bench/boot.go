@@ -1,0 +1,158 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/govmm/govmm/guest"
+)
+
+// BootConfig is a boot benchmark: the same kernel, initramfs, memory and
+// guest command for every VMM.
+type BootConfig struct {
+	Govmm     string // govmm binary
+	QEMU      string // qemu-system-x86_64 binary; "" skips the QEMU rows
+	Kernel    string
+	Initrd    string
+	MemMiB    int
+	Cmdline   string // kernel command line, without the guest command
+	Rounds    int
+	Progress  io.Writer
+	RunsInVMM string // how the benchmark ran ("directly on /dev/kvm", "nested ..."), for the report
+}
+
+// Row is one VMM's results.
+type Row struct {
+	VMM         string  `json:"vmm"`
+	Skipped     string  `json:"skipped,omitempty"`
+	ToInit      Summary `json:"launch_to_init"`
+	ToExit      Summary `json:"launch_to_exit"`
+	OverheadMiB float64 `json:"vmm_overhead_mib"` // median RSS less guest RAM
+	RSSMiB      float64 `json:"rss_mib"`          // median RSS at init
+}
+
+// BootReport is a whole boot benchmark.
+type BootReport struct {
+	Date       time.Time `json:"date"`
+	Kernel     string    `json:"kernel"`
+	MemMiB     int       `json:"mem_mib"`
+	Rounds     int       `json:"rounds"`
+	Where      string    `json:"where"`
+	Rows       []Row     `json:"rows"`
+	InitRatio  float64   `json:"init_ratio"` // QEMU median / govmm median: >1 means govmm is faster
+	ExitRatio  float64   `json:"exit_ratio"`
+	Distortion string    `json:"distortion,omitempty"`
+}
+
+type vmmRun struct {
+	name string
+	run  Run
+	skip string // why this VMM is not measured
+}
+
+// The guest runs `true`: the agent reports its status and the VMM exits.
+var guestCommand = []string{"true"}
+
+// Boot runs the benchmark: Rounds boots per VMM, interleaved so that drift
+// in the machine's speed hits both alike.
+func Boot(ctx context.Context, cfg BootConfig) (*BootReport, error) {
+	word, err := guest.EncodeCommand(guestCommand)
+	if err != nil {
+		return nil, err
+	}
+	marker := []byte("govmm-agent: " + guest.StartedLine)
+	memBytes := uint64(cfg.MemMiB) << 20
+	mem := fmt.Sprintf("%dM", cfg.MemMiB)
+	runs := []vmmRun{
+		{name: "govmm", run: Run{
+			Args: []string{cfg.Govmm, "run", "--kernel", cfg.Kernel, "--initrd", cfg.Initrd, "--mem", mem,
+				"--cmdline", cfg.Cmdline + " " + word, "--", guestCommand[0]},
+			GuestMemBytes: memBytes, Marker: marker, OKCodes: []int{0},
+		}},
+	}
+	qemu := Run{
+		// QEMU's microvm, as lean as QEMU gets: no firmware tables, the
+		// legacy PIC/PIT/RTC the stock kernel expects, and isa-debug-exit
+		// where govmm has its exit-status port, so the guest agent's
+		// status write ends QEMU as it ends govmm. The kernel resets by
+		// triple fault (reboot=t): microvm has no keyboard controller.
+		Args: []string{cfg.QEMU, "-M", "microvm,pit=on,pic=on,rtc=on,acpi=off", "-enable-kvm", "-cpu", "host",
+			"-m", mem, "-smp", "1", "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
+			"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=1", guest.ExitStatusPort),
+			"-kernel", cfg.Kernel, "-initrd", cfg.Initrd,
+			"-append", strings.ReplaceAll(cfg.Cmdline, "reboot=k", "reboot=t") + " " + word},
+		GuestMemBytes: memBytes, Marker: marker,
+		// isa-debug-exit exits with (status << 1) | 1: 1 for `true`.
+		OKCodes: []int{1},
+	}
+	peer := vmmRun{name: "qemu-microvm", run: qemu}
+	if _, err := exec.LookPath(cfg.QEMU); cfg.QEMU == "" || err != nil {
+		peer.skip = "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+	}
+	runs = append(runs, peer)
+
+	samples := make([][]Sample, len(runs))
+	for round := 1; round <= cfg.Rounds; round++ {
+		for i, r := range runs {
+			if r.skip != "" {
+				continue
+			}
+			s, err := Measure(ctx, r.run)
+			if err != nil {
+				return nil, fmt.Errorf("%s, round %d: %w", r.name, round, err)
+			}
+			samples[i] = append(samples[i], s)
+			fmt.Fprintf(cfg.Progress, "bench: round %d/%d %-13s init %8s  exit %8s  overhead %5.1f MiB\n",
+				round, cfg.Rounds, r.name, s.ToInit.Round(time.Millisecond), s.ToExit.Round(time.Millisecond),
+				float64(s.Overhead())/(1<<20))
+		}
+	}
+	rep := &BootReport{Date: time.Now().UTC(), Kernel: cfg.Kernel, MemMiB: cfg.MemMiB, Rounds: cfg.Rounds, Where: cfg.RunsInVMM}
+	for i, r := range runs {
+		row := Row{VMM: r.name, Skipped: r.skip}
+		var inits, exits []time.Duration
+		var overheads, rss []uint64
+		for _, s := range samples[i] {
+			inits, exits = append(inits, s.ToInit), append(exits, s.ToExit)
+			overheads, rss = append(overheads, s.Overhead()), append(rss, s.RSS)
+		}
+		row.ToInit, row.ToExit = Summarize(inits), Summarize(exits)
+		row.OverheadMiB = float64(MedianBytes(overheads)) / (1 << 20)
+		row.RSSMiB = float64(MedianBytes(rss)) / (1 << 20)
+		rep.Rows = append(rep.Rows, row)
+	}
+	if len(rep.Rows) == 2 && rep.Rows[1].Skipped == "" {
+		rep.InitRatio = Ratio(rep.Rows[0].ToInit.Median, rep.Rows[1].ToInit.Median)
+		rep.ExitRatio = Ratio(rep.Rows[0].ToExit.Median, rep.Rows[1].ToExit.Median)
+	}
+	if os.Getenv("GOVMM_HARNESS_INSIDE") != "" {
+		rep.Distortion = "measured inside the nested harness's outer guest (software-emulated CPU): absolute times are one to two orders of magnitude slower than hardware; only the ratios compare"
+	}
+	return rep, nil
+}
+
+// WriteTable prints the report for people.
+func (rep *BootReport) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "boot benchmark: %s, %d MiB, %d rounds (%s)\n", rep.Kernel, rep.MemMiB, rep.Rounds, rep.Where)
+	if rep.Distortion != "" {
+		fmt.Fprintf(w, "NOTE: %s\n", rep.Distortion)
+	}
+	fmt.Fprintf(w, "%-13s %12s %12s %12s %12s %12s %10s\n", "vmm", "init min", "init median", "init p95", "exit median", "exit p95", "overhead")
+	for _, r := range rep.Rows {
+		if r.Skipped != "" {
+			fmt.Fprintf(w, "%-13s skipped: %s\n", r.VMM, r.Skipped)
+			continue
+		}
+		fmt.Fprintf(w, "%-13s %12s %12s %12s %12s %12s %7.1f MiB\n", r.VMM,
+			r.ToInit.Min.Round(time.Millisecond), r.ToInit.Median.Round(time.Millisecond), r.ToInit.P95.Round(time.Millisecond),
+			r.ToExit.Median.Round(time.Millisecond), r.ToExit.P95.Round(time.Millisecond), r.OverheadMiB)
+	}
+	if rep.InitRatio > 0 {
+		fmt.Fprintf(w, "qemu/govmm median ratio: launch to init %.2fx, launch to exit %.2fx (above 1: govmm is faster; goal 1.25x)\n", rep.InitRatio, rep.ExitRatio)
+	}
+}

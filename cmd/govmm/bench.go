@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+
+	"github.com/govmm/govmm/bench"
+	"github.com/govmm/govmm/harness"
+	"github.com/govmm/govmm/vmm"
+)
+
+func newBenchCommand() *cobra.Command {
+	var (
+		rounds, memMiB int
+		kernel, initrd string
+		qemu, jsonPath string
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmark VM boot: govmm against QEMU's microvm, side by side",
+		Long: `Boot the same kernel and initramfs ROUNDS times with govmm and with QEMU's
+microvm machine (-M microvm -enable-kvm, the leanest QEMU), interleaved, and
+report for each: launch to guest init (min, median, p95), launch to exit,
+and the VMM's own memory (its resident memory less the guest RAM it backs).
+The guest runs 'true' through govmm's agent in both.
+
+Run it where KVM works; on hosts without one, through the nested harness
+('govmm with-kvm -- govmm bench', as 'make bench' does): absolute times
+there are one to two orders of magnitude slower than hardware, so read the
+ratios, never the times.`,
+		Example: `  govmm bench --rounds 10
+  govmm with-kvm -- govmm bench --rounds 5 --json - > bench.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if rounds < 1 {
+				return usageError{fmt.Errorf("--rounds %d: need at least 1", rounds)}
+			}
+			if kernel == "" || initrd == "" {
+				m, err := defaultImages()
+				if err != nil {
+					return err
+				}
+				if kernel == "" {
+					kernel = m.Kernel
+				}
+				if initrd == "" {
+					initrd = m.Initramfs
+				}
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			where := "directly on /dev/kvm"
+			if harness.Inside() {
+				where = "nested, inside the harness's outer guest"
+			}
+			if q, err := exec.LookPath(qemu); err == nil {
+				qemu = q
+			} else {
+				qemu = ""
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			rep, err := bench.Boot(ctx, bench.BootConfig{
+				Govmm: self, QEMU: qemu, Kernel: kernel, Initrd: initrd, MemMiB: memMiB,
+				Cmdline: vmm.DefaultCmdline, Rounds: rounds, Progress: cmd.ErrOrStderr(), RunsInVMM: where,
+			})
+			if err != nil {
+				return err
+			}
+			rep.WriteTable(cmd.ErrOrStderr())
+			if jsonPath == "" {
+				return nil
+			}
+			out := cmd.OutOrStdout()
+			if jsonPath != "-" {
+				f, err := os.Create(jsonPath)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				out = f
+			}
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(rep)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&rounds, "rounds", 5, "boots per VMM")
+	f.IntVar(&memMiB, "mem", 512, "guest RAM in MiB")
+	f.StringVar(&kernel, "kernel", "", "bzImage (default: Debian's kernel from 'govmm images')")
+	f.StringVar(&initrd, "initrd", "", "initramfs with govmm's agent (default: from 'govmm images')")
+	f.StringVar(&qemu, "qemu", "qemu-system-x86_64", "the QEMU to compare with; its row is skipped when it is missing")
+	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file ('-': stdout)")
+	return cmd
+}
