@@ -28,7 +28,6 @@ const (
 	// command to run: base64url (no padding) of a JSON array of strings, so
 	// no quoting rule of the kernel's command-line parser can split or eat it.
 	CommandParam = "govmm.cmd"
-
 )
 
 // ModuleOrderFile is where the initramfs lists, one path per line and in

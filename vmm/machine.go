@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sys/unix"
 
 	"github.com/govmm/govmm/boot"
 	"github.com/govmm/govmm/kvm"
@@ -98,19 +99,25 @@ func New(cfg Config) (_ *Machine, err error) {
 
 	// Read and check the user's files before touching KVM, so their
 	// mistakes get their own errors.
-	kernelData, err := os.ReadFile(cfg.Kernel)
+	// The kernel and initrd are mapped, not read: they are copied into
+	// guest RAM once, and a mapping's pages leave govmm's resident memory
+	// when it is unmapped, where a read buffer would stay on the heap.
+	kernelData, unmapKernel, err := mapFile(cfg.Kernel)
 	if err != nil {
 		return nil, fmt.Errorf("read kernel: %w", err)
 	}
+	defer unmapKernel()
 	kernel, err := boot.ParseBzImage(kernelData)
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", cfg.Kernel, err)
 	}
 	var initrd []byte
 	if cfg.Initrd != "" {
-		if initrd, err = os.ReadFile(cfg.Initrd); err != nil {
+		var unmapInitrd func()
+		if initrd, unmapInitrd, err = mapFile(cfg.Initrd); err != nil {
 			return nil, fmt.Errorf("read initrd: %w", err)
 		}
+		defer unmapInitrd()
 	}
 
 	if m.sys, err = kvm.Open(kvm.DevicePath); err != nil {
@@ -280,4 +287,32 @@ func (m *Machine) Close() error {
 		errs = multierror.Append(errs, m.sys.Close())
 	}
 	return errs.ErrorOrNil()
+}
+
+// mapFile maps a file read-only. An empty file maps to an empty slice.
+func mapFile(path string) (data []byte, unmap func(), err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if fi.Size() == 0 {
+		return []byte{}, func() {}, nil
+	}
+	data, err = unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, fmt.Errorf("map %s: %w", path, err)
+	}
+	return data, func() {
+		if err := unix.Munmap(data); err != nil {
+			slog.Warn("unmap file", "path", path, "err", err)
+		}
+	}, nil
 }
