@@ -122,6 +122,18 @@ func Load(mem *memory.Guest, k *BzImage, cfg Config) (*CPUState, error) {
 		return nil, fmt.Errorf("load kernel: %w", err)
 	}
 
+	// ACPI tables beside the MP table: kernels built without MP-table
+	// parsing (Debian's cloud kernel) find their CPUs only in the MADT,
+	// and ACPI gives the guest its power-off path (PM1a_CNT, see
+	// acpi.go). The PCI host bridge is declared because with ACPI active
+	// Linux takes its PCI root buses from the DSDT alone.
+	acpiCfg := DefaultACPIConfig(cfg.CPUs)
+	acpiCfg.PCI = true
+	acpi, err := BuildACPI(acpiCfg)
+	if err != nil {
+		return nil, fmt.Errorf("load kernel: %w", err)
+	}
+
 	// Everything is known to fit; write it.
 	writes := []struct {
 		what string
@@ -136,6 +148,7 @@ func Load(mem *memory.Guest, k *BzImage, cfg Config) (*CPUState, error) {
 		{"gdt", GDTAddr, gdt()},
 		{"ebda", EBDAAddr, ebda(cfg.CPUs)},
 		{"bios data area", BDAEBDASegment, biosDataArea()},
+		{"acpi tables", acpi.Base, acpi.Data},
 	}
 	for _, w := range writes {
 		if len(w.data) == 0 {

@@ -11,7 +11,9 @@ import (
 
 	"github.com/hashicorp/go-multierror"
 
+	"github.com/govmm/govmm/boot"
 	"github.com/govmm/govmm/devices"
+	"github.com/govmm/govmm/devices/acpipm"
 	"github.com/govmm/govmm/devices/bus"
 	"github.com/govmm/govmm/devices/i8042"
 	"github.com/govmm/govmm/devices/legacy"
@@ -50,6 +52,14 @@ func (m *Machine) irqLine(irq uint32) devices.IRQLine {
 	})
 }
 
+// registration places a device on the port bus.
+type registration struct {
+	name string
+	base uint16
+	size uint32
+	dev  devices.Device
+}
+
 func (m *Machine) newDevices() (*deviceSet, error) {
 	console := m.cfg.Console
 	if console == nil {
@@ -62,12 +72,7 @@ func (m *Machine) newDevices() (*deviceSet, error) {
 	}
 	d.uart = serial.New(serial.Config{IRQ: m.irqLine(devices.COM1IRQ), Output: d.console, Logger: m.log})
 	reset := func() { m.end(event{outcome: OutcomeReset}) }
-	registrations := []struct {
-		name string
-		base uint16
-		size uint32
-		dev  devices.Device
-	}{
+	registrations := []registration{
 		{"COM1", devices.COM1Port, devices.UARTPortCount, d.uart},
 		{"i8042 data", devices.I8042DataPort, 1, nil},
 		{"i8042 command", devices.I8042CommandPort, 1, nil},
@@ -87,6 +92,14 @@ func (m *Machine) newDevices() (*deviceSet, error) {
 		{"DMA page", devices.DMAPagePort, 1, legacy.NewSink()},
 		{"I/O delay", devices.IODelayPort, 1, legacy.NewSink()},
 	}
+	pm := acpipm.New(acpipm.Config{
+		S5SleepType: boot.ACPISleepTypeS5,
+		OnPowerOff:  func() { m.end(event{outcome: OutcomePowerOff}) },
+	})
+	registrations = append(registrations,
+		registration{"ACPI PM1a event block", boot.ACPIDefaultPM1aEventPort, 4, pm.EventBlock()},
+		registration{"ACPI PM1a control block", boot.ACPIDefaultPM1aControlPort, 2, pm.ControlBlock()},
+	)
 	kbd := i8042.New(i8042.Config{KbdIRQ: m.irqLine(devices.I8042KbdIRQ), OnReset: reset, Logger: m.log})
 	registrations[1].dev, registrations[2].dev = kbd.DataPort(), kbd.CommandPort()
 	for _, r := range registrations {

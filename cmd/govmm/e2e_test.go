@@ -119,9 +119,9 @@ func TestRunSeesCPUsAndMemory(t *testing.T) {
 	}{
 		{m.Kernel, 1, 256},
 		{m.Kernel, 4, 1024},
-		// The cloud kernel has no MP-table parsing: it finds secondary CPUs only
-		// through an ACPI MADT, which govmm does not provide yet.
-		{m.CloudKernel, 1, 512},
+		// The cloud kernel has no MP-table parsing: it finds its CPUs in
+		// the ACPI MADT.
+		{m.CloudKernel, 2, 512},
 	} {
 		t.Run(filepath.Base(tc.kernel)+"/"+strconv.Itoa(tc.cpus)+"cpu/"+strconv.Itoa(tc.memMiB)+"M", func(t *testing.T) {
 			t.Parallel()
