@@ -40,17 +40,8 @@ ratios, never the times.`,
 			if rounds < 1 {
 				return usageError{fmt.Errorf("--rounds %d: need at least 1", rounds)}
 			}
-			if kernel == "" || initrd == "" {
-				m, err := defaultImages()
-				if err != nil {
-					return err
-				}
-				if kernel == "" {
-					kernel = m.Kernel
-				}
-				if initrd == "" {
-					initrd = m.Initramfs
-				}
+			if err := fillDefaultImages(&kernel, &initrd, false); err != nil {
+				return err
 			}
 			self, err := os.Executable()
 			if err != nil {

@@ -71,17 +71,8 @@ Exit status:
 			if cpus < 1 {
 				return usageError{fmt.Errorf("--cpus %d: need at least 1", cpus)}
 			}
-			if kernel == "" || (initrd == "" && !cmd.Flags().Changed("initrd")) {
-				m, err := defaultImages()
-				if err != nil {
-					return err
-				}
-				if kernel == "" {
-					kernel = m.Kernel
-				}
-				if initrd == "" {
-					initrd = m.Initramfs
-				}
+			if err := fillDefaultImages(&kernel, &initrd, cmd.Flags().Changed("initrd")); err != nil {
+				return err
 			}
 			for flag, path := range map[string]string{"--kernel": kernel, "--initrd": initrd} {
 				if path == "" {
@@ -126,16 +117,28 @@ Exit status:
 // launch is when govmm started, the zero of its boot timer.
 var launch = time.Now()
 
-func defaultImages() (*images.Manifest, error) {
+// fillDefaultImages fills an empty kernel or initrd path with the default
+// image of 'govmm images'; initrdGiven keeps an explicit --initrd '' (no
+// initrd) empty.
+func fillDefaultImages(kernel, initrd *string, initrdGiven bool) error {
+	if *kernel != "" && (*initrd != "" || initrdGiven) {
+		return nil
+	}
 	dir, err := images.DefaultCacheDir()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m, err := images.LoadManifest(dir)
 	if err != nil {
-		return nil, fmt.Errorf("no --kernel given and %w", err)
+		return fmt.Errorf("no --kernel or --initrd given and %w", err)
 	}
-	return m, nil
+	if *kernel == "" {
+		*kernel = m.Kernel
+	}
+	if *initrd == "" && !initrdGiven {
+		*initrd = m.Initramfs
+	}
+	return nil
 }
 
 func runVM(ctx context.Context, cfg vmm.Config, hasCommand, printBootTime bool) (err error) {
