@@ -159,6 +159,9 @@ func runVM(ctx context.Context, cfg vmm.Config, hasCommand, printBootTime bool) 
 	if err != nil {
 		return err
 	}
+	// Restored right after the run, so messages print on a sane terminal,
+	// and deferred for every other way out (a panic included).
+	defer session.Restore() //nolint:errcheck // the explicit call below reports failures
 	res, runErr := m.Run(ctx)
 	if err := session.Restore(); err != nil {
 		cfg.Log.Warn("restore terminal", "err", err)
