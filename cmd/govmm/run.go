@@ -118,7 +118,7 @@ Exit status:
 var launch = time.Now()
 
 // fillDefaultImages fills an empty kernel or initrd path with the default
-// image of 'govmm images'; initrdGiven keeps an explicit --initrd '' (no
+// image of 'govmm images'; initrdGiven keeps an explicitly empty --initrd (no
 // initrd) empty.
 func fillDefaultImages(kernel, initrd *string, initrdGiven bool) error {
 	if *kernel != "" && (*initrd != "" || initrdGiven) {
