@@ -23,14 +23,15 @@ type Manifest struct {
 const CacheDirEnv = "GOVMM_CACHE"
 
 // DefaultCacheDir is $GOVMM_CACHE, else $XDG_CACHE_HOME/govmm, else
-// ~/.cache/govmm.
+// ~/.cache/govmm, else (no home directory, as under some CI runners)
+// govmm-cache-UID in the temporary directory.
 func DefaultCacheDir() (string, error) {
 	if d := os.Getenv(CacheDirEnv); d != "" {
 		return filepath.Abs(d)
 	}
 	d, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("find a cache directory (set %s): %w", CacheDirEnv, err)
+		return filepath.Join(os.TempDir(), fmt.Sprintf("govmm-cache-%d", os.Getuid())), nil
 	}
 	return filepath.Join(d, "govmm"), nil
 }
