@@ -273,3 +273,26 @@ func (k *BzImage) LoadAddress() uint64 {
 func (k *BzImage) Footprint() uint64 {
 	return max(uint64(k.InitSize), uint64(len(k.ProtectedMode())))
 }
+
+// Setup header offsets of the compressed payload (boot protocol 2.08+,
+// §"Details of header fields": payload_offset is relative to the start of
+// the protected-mode code).
+const (
+	offPayloadOffset = 0x248
+	offPayloadLength = 0x24c
+)
+
+// Payload returns the compressed kernel (an ELF vmlinux compressed with the
+// kernel's configured method, e.g. XZ or LZ4) and the size it decompresses
+// to, from the 4-byte little-endian trailer the kernel build appends to it.
+// The slice excludes the trailer and aliases the image.
+func (k *BzImage) Payload() (compressed []byte, size uint32, err error) {
+	pm := k.ProtectedMode()
+	off := uint64(binary.LittleEndian.Uint32(k.data[offPayloadOffset:]))
+	n := uint64(binary.LittleEndian.Uint32(k.data[offPayloadLength:]))
+	if n < 4 || off+n > uint64(len(pm)) {
+		return nil, 0, fmt.Errorf("payload of %d bytes at %#x does not fit the %d-byte kernel", n, off, len(pm))
+	}
+	p := pm[off : off+n]
+	return p[: n-4 : n-4], binary.LittleEndian.Uint32(p[n-4:]), nil
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,8 +12,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// defaultTestKernel is the Debian kernel `make images` downloads.
-const defaultTestKernel = "/root/.cache/govmm/kernel/linux-image-6.1.0-56-amd64_6.1.192-2/boot/vmlinuz-6.1.0-56-amd64"
+// defaultTestKernel is the Debian kernel `make images` downloads, in the
+// cache directory package images uses ($GOVMM_CACHE, else the user's cache
+// directory); boot cannot import images, which imports boot.
+func defaultTestKernel() string {
+	dir := os.Getenv("GOVMM_CACHE")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(cache, "govmm")
+	}
+	return filepath.Join(dir, "kernel/linux-image-6.1.0-56-amd64_6.1.192-2/boot/vmlinuz-6.1.0-56-amd64")
+}
 
 var (
 	kernelOnce sync.Once
@@ -28,7 +41,7 @@ func realKernel(t testing.TB) []byte {
 	t.Helper()
 	kernelOnce.Do(func() {
 		var tried []string
-		for _, path := range []string{os.Getenv("GOVMM_TEST_KERNEL"), defaultTestKernel} {
+		for _, path := range []string{os.Getenv("GOVMM_TEST_KERNEL"), defaultTestKernel()} {
 			if path == "" {
 				continue
 			}
@@ -43,6 +56,12 @@ func realKernel(t testing.TB) []byte {
 	})
 	require.NoError(t, kernelErr)
 	return kernelData
+}
+
+// realKernelPath is the file realKernel read.
+func realKernelPath(t testing.TB) string {
+	realKernel(t)
+	return kernelFile
 }
 
 // realKernelCopy returns a private copy of the test bzImage to corrupt.

@@ -66,6 +66,9 @@ type Config struct {
 	// CPUs is the number of processors the MP table advertises, 1 to
 	// MaxCPUs.
 	CPUs int
+	// Vmlinux, when set, is the bzImage's payload already decompressed:
+	// it is loaded and entered instead of the bzImage's own decompressor.
+	Vmlinux *Vmlinux
 }
 
 const mib = 1 << 20
@@ -104,6 +107,12 @@ func Load(mem *memory.Guest, k *BzImage, cfg Config) (*CPUState, error) {
 	// §"Details of header fields", init_size).
 	loadAddr := k.LoadAddress()
 	kernelEnd := loadAddr + k.Footprint()
+	entry := loadAddr + 0x200
+	if v := cfg.Vmlinux; v != nil {
+		// Its segments sit at their link addresses; keep the initrd clear
+		// of them as well as of init_size.
+		kernelEnd, entry = max(kernelEnd, v.end()), v.Entry
+	}
 	if kernelEnd < loadAddr || kernelEnd > lowEnd {
 		return nil, fmt.Errorf("load kernel: kernel needs init_size %d MiB at %#x but guest RAM below 4 GiB ends at %#x: raise --mem",
 			ceilDiv(k.Footprint(), mib), loadAddr, lowEnd)
@@ -135,12 +144,19 @@ func Load(mem *memory.Guest, k *BzImage, cfg Config) (*CPUState, error) {
 	}
 
 	// Everything is known to fit; write it.
+	kernelImage := k.ProtectedMode()
+	if cfg.Vmlinux != nil {
+		if err := cfg.Vmlinux.load(mem); err != nil {
+			return nil, fmt.Errorf("load kernel: %w", err)
+		}
+		kernelImage = nil
+	}
 	writes := []struct {
 		what string
 		gpa  uint64
 		data []byte
 	}{
-		{"kernel", loadAddr, k.ProtectedMode()},
+		{"kernel", loadAddr, kernelImage},
 		{"initrd", initrdAddr, cfg.Initrd},
 		{"boot_params", ZeroPageAddr, zeroPage(k, cfg, initrdAddr, e820)},
 		{"command line", CmdlineAddr, cmdlineArea(cfg.Cmdline)},
@@ -166,7 +182,7 @@ func Load(mem *memory.Guest, k *BzImage, cfg Config) (*CPUState, error) {
 	// the data segments __BOOT_DS, interrupts off, RSI = &boot_params,
 	// entry at the load address + 0x200.
 	return &CPUState{
-		RIP:      loadAddr + 0x200,
+		RIP:      entry,
 		RSI:      ZeroPageAddr,
 		RFLAGS:   RFLAGSReserved,
 		CR0:      CR0PE | CR0ET | CR0PG,

@@ -60,9 +60,19 @@ func (b *Builder) BuildAll(ctx context.Context) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	genericVmlinux, err := b.ExtractVmlinux(ctx, generic)
+	if err != nil {
+		return nil, err
+	}
+	cloudVmlinux, err := b.ExtractVmlinux(ctx, cloud)
+	if err != nil {
+		return nil, err
+	}
 	m := &Manifest{
 		Kernel:         generic.BzImage,
+		KernelVmlinux:  genericVmlinux,
 		CloudKernel:    cloud.BzImage,
+		CloudVmlinux:   cloudVmlinux,
 		Initramfs:      guestInitramfs,
 		OuterKernel:    generic.BzImage,
 		OuterInitramfs: outerInitramfs,

@@ -11,8 +11,13 @@ import (
 // Manifest records where the current default images are; `make images`
 // writes it, `govmm run` and the test harness read it.
 type Manifest struct {
-	Kernel         string `json:"kernel"`          // default guest bzImage
-	CloudKernel    string `json:"cloud_kernel"`    // Debian's cloud-flavour bzImage
+	Kernel      string `json:"kernel"`       // default guest bzImage
+	CloudKernel string `json:"cloud_kernel"` // Debian's cloud-flavour bzImage
+	// KernelVmlinux and CloudVmlinux are the two kernels' payloads,
+	// decompressed: `govmm run` boots them instead of the bzImages'
+	// decompressors.
+	KernelVmlinux  string `json:"kernel_vmlinux"`
+	CloudVmlinux   string `json:"cloud_vmlinux"`
 	Initramfs      string `json:"initramfs"`       // default guest initramfs
 	OuterKernel    string `json:"outer_kernel"`    // nested harness: outer guest's bzImage
 	OuterInitramfs string `json:"outer_initramfs"` // nested harness: outer guest's initramfs
@@ -56,7 +61,7 @@ func LoadManifest(cacheDir string) (*Manifest, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("read image manifest %s: %w", ManifestPath(cacheDir), err)
 	}
-	for _, p := range []string{m.Kernel, m.CloudKernel, m.Initramfs, m.OuterKernel, m.OuterInitramfs} {
+	for _, p := range []string{m.Kernel, m.KernelVmlinux, m.CloudKernel, m.CloudVmlinux, m.Initramfs, m.OuterKernel, m.OuterInitramfs} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%w (%s is missing)", ErrNotBuilt, p)
 		}

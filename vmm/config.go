@@ -12,8 +12,11 @@ import (
 
 // Config describes one VM.
 type Config struct {
-	Kernel      string // bzImage path
-	Initrd      string // initramfs path, optional
+	Kernel string // bzImage path
+	Initrd string // initramfs path, optional
+	// Vmlinux, optional, is Kernel's payload already decompressed (an ELF
+	// vmlinux): booted directly, it skips the guest's decompressor.
+	Vmlinux     string
 	MemoryBytes uint64 // guest RAM
 	CPUs        int
 	Cmdline     string // kernel command line
@@ -31,7 +34,7 @@ type Config struct {
 // panic reboots instead of hanging; no probing for hardware that is not
 // there (the i8042's AUX port and mux, PnP for it, more UARTs); the TSC is
 // trusted because KVM's kvmclock provides its frequency.
-const DefaultCmdline = "console=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp 8250.nr_uarts=1 tsc=reliable no_timer_check"
+const DefaultCmdline = "console=ttyS0 quiet reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp 8250.nr_uarts=1 tsc=reliable no_timer_check"
 
 // validate checks what can be checked before touching KVM.
 func (c *Config) validate(maxVCPUs int) error {

@@ -111,6 +111,17 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", cfg.Kernel, err)
 	}
+	var vmlinux *boot.Vmlinux
+	if cfg.Vmlinux != "" {
+		data, unmap, err := mapFile(cfg.Vmlinux)
+		if err != nil {
+			return nil, fmt.Errorf("read vmlinux: %w", err)
+		}
+		defer unmap()
+		if vmlinux, err = boot.ParseVmlinux(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Vmlinux, err)
+		}
+	}
 	var initrd []byte
 	if cfg.Initrd != "" {
 		var unmapInitrd func()
@@ -162,7 +173,7 @@ func New(cfg Config) (_ *Machine, err error) {
 			return nil, fmt.Errorf("guest memory at %#x: %w", r.GPA, err)
 		}
 	}
-	entry, err := boot.Load(m.mem, kernel, boot.Config{Cmdline: cfg.Cmdline, Initrd: initrd, CPUs: cfg.CPUs})
+	entry, err := boot.Load(m.mem, kernel, boot.Config{Cmdline: cfg.Cmdline, Initrd: initrd, CPUs: cfg.CPUs, Vmlinux: vmlinux})
 	if err != nil {
 		return nil, fmt.Errorf("load kernel %s: %w", cfg.Kernel, err)
 	}

@@ -27,6 +27,8 @@ func newBenchCommand() *cobra.Command {
 microvm machine (-M microvm -enable-kvm, the leanest QEMU), interleaved, and
 report for each: launch to guest init (min, median, p95), launch to exit,
 and the VMM's own memory (its resident memory less the guest RAM it backs).
+Where 'govmm images' extracted the kernel's payload, a third row boots
+that vmlinux directly (govmm's default for its images).
 The guest runs 'true' through govmm's agent in both.
 
 Run it where KVM works; on hosts without one, through the nested harness
@@ -40,7 +42,8 @@ ratios, never the times.`,
 			if rounds < 1 {
 				return usageError{fmt.Errorf("--rounds %d: need at least 1", rounds)}
 			}
-			if err := fillDefaultImages(&kernel, &initrd, false); err != nil {
+			vmlinux := ""
+			if err := fillDefaultImages(&kernel, &initrd, &vmlinux, false); err != nil {
 				return err
 			}
 			self, err := os.Executable()
@@ -59,7 +62,7 @@ ratios, never the times.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			rep, err := bench.Boot(ctx, bench.BootConfig{
-				Govmm: self, QEMU: qemu, Kernel: kernel, Initrd: initrd, MemMiB: memMiB,
+				Govmm: self, QEMU: qemu, Kernel: kernel, Vmlinux: vmlinux, Initrd: initrd, MemMiB: memMiB,
 				Cmdline: vmm.DefaultCmdline, Rounds: rounds, Progress: cmd.ErrOrStderr(), RunsInVMM: where,
 			})
 			if err != nil {

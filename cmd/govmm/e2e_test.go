@@ -116,18 +116,22 @@ func TestRunSeesCPUsAndMemory(t *testing.T) {
 		kernel string
 		cpus   int
 		memMiB int
+		extra  []string
 	}{
-		{m.Kernel, 1, 256},
-		{m.Kernel, 4, 1024},
+		{m.Kernel, 1, 256, nil},
+		// The bzImage with its own decompressor, not the extracted vmlinux.
+		{m.Kernel, 4, 1024, []string{"--no-vmlinux"}},
 		// The cloud kernel has no MP-table parsing: it finds its CPUs in
 		// the ACPI MADT.
-		{m.CloudKernel, 2, 512},
+		{m.CloudKernel, 2, 512, nil},
 	} {
-		t.Run(filepath.Base(tc.kernel)+"/"+strconv.Itoa(tc.cpus)+"cpu/"+strconv.Itoa(tc.memMiB)+"M", func(t *testing.T) {
+		name := filepath.Base(tc.kernel) + "/" + strconv.Itoa(tc.cpus) + "cpu/" + strconv.Itoa(tc.memMiB) + "M" + strings.Join(tc.extra, "")
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			code, out, errOut := govmm(t, "run", "--kernel", tc.kernel, "--cpus", strconv.Itoa(tc.cpus),
-				"--mem", strconv.Itoa(tc.memMiB)+"M", "--",
-				"sh", "-c", `echo cpus=$(grep -c ^processor /proc/cpuinfo); grep MemTotal /proc/meminfo`)
+			args := append([]string{"run", "--kernel", tc.kernel, "--cpus", strconv.Itoa(tc.cpus),
+				"--mem", strconv.Itoa(tc.memMiB) + "M"}, tc.extra...)
+			code, out, errOut := govmm(t, append(args, "--",
+				"sh", "-c", `echo cpus=$(grep -c ^processor /proc/cpuinfo); grep MemTotal /proc/meminfo`)...)
 			require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 			cpus := cpuCountRe.FindStringSubmatch(out)
 			require.NotNil(t, cpus, "no CPU count in:\n%s", out)

@@ -27,6 +27,8 @@ const (
 func newRunCommand() *cobra.Command {
 	var (
 		kernel, initrd, mem, cmdline string
+		vmlinux                      string
+		noVmlinux                    bool
 		cpus                         int
 		bootTime, verbose            bool
 	)
@@ -71,10 +73,14 @@ Exit status:
 			if cpus < 1 {
 				return usageError{fmt.Errorf("--cpus %d: need at least 1", cpus)}
 			}
-			if err := fillDefaultImages(&kernel, &initrd, cmd.Flags().Changed("initrd")); err != nil {
+			useVmlinux := &vmlinux
+			if noVmlinux {
+				useVmlinux = nil
+			}
+			if err := fillDefaultImages(&kernel, &initrd, useVmlinux, cmd.Flags().Changed("initrd")); err != nil {
 				return err
 			}
-			for flag, path := range map[string]string{"--kernel": kernel, "--initrd": initrd} {
+			for flag, path := range map[string]string{"--kernel": kernel, "--initrd": initrd, "--vmlinux": vmlinux} {
 				if path == "" {
 					continue
 				}
@@ -98,7 +104,7 @@ Exit status:
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return runVM(cmd.Context(), vmm.Config{
-				Kernel: kernel, Initrd: initrd, MemoryBytes: memBytes, CPUs: cpus, Cmdline: cmdline,
+				Kernel: kernel, Initrd: initrd, Vmlinux: vmlinux, MemoryBytes: memBytes, CPUs: cpus, Cmdline: cmdline,
 				Console: os.Stdout, Log: log, Launch: launch,
 			}, len(args) > 0, bootTime)
 		},
@@ -108,6 +114,8 @@ Exit status:
 	f.StringVar(&initrd, "initrd", "", "initramfs (default: govmm's initramfs from 'govmm images'; --initrd '' for none)")
 	f.StringVar(&mem, "mem", "512M", "guest RAM: 256M, 1G, 1536M... (a bare number is MiB)")
 	f.IntVar(&cpus, "cpus", 1, "number of vCPUs")
+	f.StringVar(&vmlinux, "vmlinux", "", "the kernel's payload already decompressed (ELF vmlinux), booted directly so the guest skips its decompressor (default: extracted by 'govmm images' for its kernels)")
+	f.BoolVar(&noVmlinux, "no-vmlinux", false, "boot the bzImage as it is, decompressor included, even when an extracted vmlinux is at hand")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line (replaces the default: "+vmm.DefaultCmdline+")")
 	f.BoolVar(&bootTime, "boot-time", false, "print the time from launch to the guest's init on stderr")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs on stderr")
@@ -119,17 +127,18 @@ var launch = time.Now()
 
 // fillDefaultImages fills an empty kernel or initrd path with the default
 // image of 'govmm images'; initrdGiven keeps an explicitly empty --initrd (no
-// initrd) empty.
-func fillDefaultImages(kernel, initrd *string, initrdGiven bool) error {
-	if *kernel != "" && (*initrd != "" || initrdGiven) {
-		return nil
-	}
+// initrd) empty. For the default kernels it also fills in their extracted
+// payload (vmlinux), unless vmlinux is nil or already set.
+func fillDefaultImages(kernel, initrd, vmlinux *string, initrdGiven bool) error {
 	dir, err := images.DefaultCacheDir()
 	if err != nil {
 		return err
 	}
 	m, err := images.LoadManifest(dir)
 	if err != nil {
+		if *kernel != "" && (*initrd != "" || initrdGiven) {
+			return nil // nothing needed from the cache
+		}
 		return fmt.Errorf("no --kernel or --initrd given and %w", err)
 	}
 	if *kernel == "" {
@@ -137,6 +146,14 @@ func fillDefaultImages(kernel, initrd *string, initrdGiven bool) error {
 	}
 	if *initrd == "" && !initrdGiven {
 		*initrd = m.Initramfs
+	}
+	if vmlinux != nil && *vmlinux == "" {
+		switch *kernel {
+		case m.Kernel:
+			*vmlinux = m.KernelVmlinux
+		case m.CloudKernel:
+			*vmlinux = m.CloudVmlinux
+		}
 	}
 	return nil
 }
