@@ -10,7 +10,9 @@
 //   - serial: an 8250/16550A UART (the console);
 //   - i8042: the PS/2 keyboard controller (probe answers, reset line);
 //   - rtc: the MC146818 CMOS real-time clock and its 128-byte RAM;
-//   - pci: configuration mechanism #1 with no devices behind it;
+//   - pci: configuration mechanism #1, type-0 configuration spaces with
+//     BARs, capabilities and MSI-X, and the host bridge at 00:00.0;
+//   - acpipm: the ACPI PM1a registers (power-off);
 //   - legacy: the reset control register, the debug-exit and boot-marker
 //     ports, and a sink for ports that are deliberately not emulated.
 //

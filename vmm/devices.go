@@ -78,7 +78,7 @@ func (m *Machine) newDevices() (*deviceSet, error) {
 		{"i8042 command", devices.I8042CommandPort, 1, nil},
 		{"CMOS RTC", devices.RTCPort, devices.RTCPortCount, rtc.New(rtc.Config{Now: time.Now, Logger: m.log})},
 		{"PCI configuration", devices.PCIConfigPort, devices.PCIConfigPortCount,
-			pci.NewEmptyHost(pci.Config{ResetControl: legacy.NewResetControl(reset), Logger: m.log})},
+			pci.NewHost(pci.Config{ResetControl: legacy.NewResetControl(reset), Logger: m.log})},
 		{"exit status", guest.ExitStatusPort, 1, legacy.NewDebugExit(func(status byte) {
 			m.end(event{outcome: OutcomeCommandExited, status: int(status)})
 		})},

@@ -1,7 +1,7 @@
 // Package legacy holds govmm's small single-register PC ports:
 //
 //   - [ResetControl]: the chipset's reset control register (port 0xcf9 on
-//     PCs, reached through package pci's EmptyHost). Writing it with bit 2
+//     PCs, reached through package pci's Host). Writing it with bit 2
 //     (RST_CPU) set resets the machine; Linux's reboot=pci path writes 0x02
 //     then 0x06.
 //   - [DebugExit]: a one-byte port (0xf4 in govmm) to which the guest agent
