@@ -211,3 +211,13 @@ func TestCheckWhereKVMWorks(t *testing.T) {
 	assert.Regexp(t, `(?m)^capabilities\s+ok`, out)
 	assert.Contains(t, out, "govmm can run guests on this host.")
 }
+
+// TestGuestFindsPCIHostBridge checks that Linux finds PCI through
+// configuration mechanism #1 and the host bridge at 00:00.0.
+func TestGuestFindsPCIHostBridge(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := govmm(t, "run", "--", "sh", "-c",
+		"cat /sys/bus/pci/devices/0000:00:00.0/class /sys/bus/pci/devices/0000:00:00.0/vendor")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	assert.Contains(t, out, "0x060000\n0x8086\n", "host bridge class and vendor")
+}

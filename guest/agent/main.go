@@ -29,7 +29,15 @@ func main() {
 	// (benchmarks time a peer VMM by it).
 	log.Print(guest.StartedLine)
 	status := run()
-	// Sync first: the host may end the VM as soon as the status arrives.
+	// The host may end the VM as soon as the status arrives: first let the
+	// console's transmit buffer drain (what the command printed may still
+	// sit in the tty), and flush file systems.
+	for _, fd := range []int{1, 2} {
+		// TCSBRK with a non-zero argument is tcdrain(3); not a tty is fine.
+		if err := unix.IoctlSetInt(fd, unix.TCSBRK, 1); err != nil && !errors.Is(err, unix.ENOTTY) {
+			log.Printf("drain console: %v", err)
+		}
+	}
 	unix.Sync()
 	if err := writePort(guest.ExitStatusPort, byte(status)); err != nil {
 		log.Printf("report exit status: %v", err)
