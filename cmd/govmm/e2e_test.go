@@ -212,12 +212,16 @@ func TestCheckWhereKVMWorks(t *testing.T) {
 	assert.Contains(t, out, "govmm can run guests on this host.")
 }
 
-// TestGuestFindsPCIHostBridge checks that Linux finds PCI through
-// configuration mechanism #1 and the host bridge at 00:00.0.
+// TestGuestFindsPCIHostBridge checks the guest's view of the machine:
+// Linux finds PCI through configuration mechanism #1 and the host bridge at
+// 00:00.0, and its ACPI tables. The command's output ends right before the
+// guest does, so this also catches console output lost at the end.
 func TestGuestFindsPCIHostBridge(t *testing.T) {
 	t.Parallel()
 	code, out, errOut := govmm(t, "run", "--", "sh", "-c",
-		"cat /sys/bus/pci/devices/0000:00:00.0/class /sys/bus/pci/devices/0000:00:00.0/vendor")
+		"cat /sys/bus/pci/devices/0000:00:00.0/class /sys/bus/pci/devices/0000:00:00.0/vendor; "+
+			"for t in APIC DSDT FACP; do test -e /sys/firmware/acpi/tables/$t && echo acpi-$t; done")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
 	assert.Contains(t, out, "0x060000\n0x8086\n", "host bridge class and vendor")
+	assert.Contains(t, out, "acpi-APIC\nacpi-DSDT\nacpi-FACP\n", "ACPI tables, and the end of the output")
 }

@@ -18,9 +18,19 @@ import (
 	"github.com/govmm/govmm/guest/kmod"
 )
 
+// console is the guest's console, opened directly: u-root's init hands
+// uinit pipes for stdout and stderr and copies them to the console itself,
+// so output written there may still be in flight when the agent reports
+// the exit status and the VM ends.
+var console = os.Stdout
+
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("govmm-agent: ")
+	if c, err := os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
+		console = c
+		log.SetOutput(c)
+	}
 	// First act, so the host's launch-to-init timer stops as early as possible.
 	if err := writePort(guest.BootMarkerPort, guest.BootMarkerValue); err != nil {
 		log.Printf("boot marker: %v", err)
@@ -32,11 +42,9 @@ func main() {
 	// The host may end the VM as soon as the status arrives: first let the
 	// console's transmit buffer drain (what the command printed may still
 	// sit in the tty), and flush file systems.
-	for _, fd := range []int{1, 2} {
-		// TCSBRK with a non-zero argument is tcdrain(3); not a tty is fine.
-		if err := unix.IoctlSetInt(fd, unix.TCSBRK, 1); err != nil && !errors.Is(err, unix.ENOTTY) {
-			log.Printf("drain console: %v", err)
-		}
+	// TCSBRK with a non-zero argument is tcdrain(3).
+	if err := unix.IoctlSetInt(int(console.Fd()), unix.TCSBRK, 1); err != nil && !errors.Is(err, unix.ENOTTY) {
+		log.Printf("drain console: %v", err)
 	}
 	unix.Sync()
 	if err := writePort(guest.ExitStatusPort, byte(status)); err != nil {
@@ -75,7 +83,7 @@ func run() int {
 	if cmd.Err == nil {
 		cmd.Args[0] = cmd.Path
 	}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = console, console, console
 	cmd.Env = append(os.Environ(), "PATH=/bin:/sbin:/usr/bin:/usr/sbin:/bbin")
 	cmd.Dir = "/"
 	err = cmd.Run()
