@@ -12,42 +12,12 @@ import (
 	"github.com/govmm/govmm/devices/internal/devtest"
 )
 
-// access is one access a recorder saw.
-type access struct {
-	write  bool
-	offset uint64
-	n      int
-}
-
 // recorder is a fake device that records accesses and reads as its fill
 // byte.
-type recorder struct {
-	fill byte
+type recorder = devtest.Recorder
 
-	mu   sync.Mutex // guards seen
-	seen []access
-}
-
-func (r *recorder) Read(offset uint64, data []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen = append(r.seen, access{offset: offset, n: len(data)})
-	for i := range data {
-		data[i] = r.fill
-	}
-}
-
-func (r *recorder) Write(offset uint64, data []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen = append(r.seen, access{write: true, offset: offset, n: len(data)})
-}
-
-func (r *recorder) accesses() []access {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]access(nil), r.seen...)
-}
+// access is one access a recorder saw.
+type access = devtest.Access
 
 func TestPIORegister(t *testing.T) {
 	tests := []struct {
@@ -126,7 +96,7 @@ func TestMMIORegister(t *testing.T) {
 
 func TestMMIOWholeSpace(t *testing.T) {
 	b := NewMMIO(nil)
-	dev := &recorder{fill: 0x5a}
+	dev := &recorder{Fill: 0x5a}
 	require.NoError(t, b.Register(0, ^uint64(0), dev))               // [0, 2^64-1)
 	require.NoError(t, b.Register(Addr(^uint64(0)), 1, &recorder{})) // the last byte
 	require.ErrorIs(t, b.Register(Addr(^uint64(0)), 1, dev), ErrOverlap)
@@ -139,11 +109,11 @@ func TestMMIOWholeSpace(t *testing.T) {
 
 func TestPIODispatch(t *testing.T) {
 	b := NewPIO(nil)
-	uart := &recorder{fill: 0x11}
-	other := &recorder{fill: 0x22}
+	uart := &recorder{Fill: 0x11}
+	other := &recorder{Fill: 0x22}
 	require.NoError(t, b.Register(0x3f8, 8, uart))
 	require.NoError(t, b.Register(0x400, 4, other))
-	require.NoError(t, b.Register(0xfffe, 2, &recorder{fill: 0x33}))
+	require.NoError(t, b.Register(0xfffe, 2, &recorder{Fill: 0x33}))
 
 	tests := []struct {
 		name        string
@@ -171,7 +141,7 @@ func TestPIODispatch(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var before int
 			if tt.wantDev != nil {
-				before = len(tt.wantDev.accesses())
+				before = len(tt.wantDev.Accesses())
 			}
 			data := make([]byte, tt.n)
 			got := b.Read(tt.port, data)
@@ -182,8 +152,8 @@ func TestPIODispatch(t *testing.T) {
 			gotW := b.Write(tt.port, data)
 			assert.Equal(t, tt.wantHandled, gotW, "write handled: got %v, want %v", gotW, tt.wantHandled)
 			if tt.wantDev != nil {
-				seen := tt.wantDev.accesses()[before:]
-				want := []access{{offset: tt.wantOffset, n: tt.n}, {write: true, offset: tt.wantOffset, n: tt.n}}
+				seen := tt.wantDev.Accesses()[before:]
+				want := []access{{Offset: tt.wantOffset, N: tt.n}, {Write: true, Offset: tt.wantOffset, N: tt.n}}
 				assert.Equal(t, want, seen, "got %v, want %v", seen, want)
 			}
 		})
@@ -231,7 +201,7 @@ func TestConcurrentDispatch(t *testing.T) {
 	b := NewPIO(nil)
 	devs := make([]*recorder, 8)
 	for i := range devs {
-		devs[i] = &recorder{fill: byte(i)}
+		devs[i] = &recorder{Fill: byte(i)}
 		require.NoError(t, b.Register(Port(0x100+i*0x10), 0x10, devs[i]))
 	}
 	const workers, iters = 8, 500
@@ -256,7 +226,7 @@ func TestConcurrentDispatch(t *testing.T) {
 
 	var handled int
 	for _, d := range devs {
-		handled += len(d.accesses())
+		handled += len(d.Accesses())
 	}
 	unhandled := 0
 	for _, c := range b.Unhandled() {
@@ -269,7 +239,7 @@ func TestConcurrentDispatch(t *testing.T) {
 
 func ExamplePIO() {
 	b := NewPIO(nil)
-	if err := b.Register(0x3f8, 8, &recorder{fill: 0x60}); err != nil {
+	if err := b.Register(0x3f8, 8, &recorder{Fill: 0x60}); err != nil {
 		panic(err)
 	}
 	data := make([]byte, 1)

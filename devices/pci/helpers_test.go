@@ -8,41 +8,18 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/govmm/govmm/devices/internal/devtest"
 )
 
 // cfgAccess is one configuration access a recordFn saw.
-type cfgAccess struct {
-	write  bool
-	offset uint64
-	n      int
-}
+type cfgAccess = devtest.Access
 
 // recordFn is a Function that records accesses and reads as its fill byte.
-type recordFn struct {
-	fill byte
+type recordFn struct{ devtest.Recorder }
 
-	mu   sync.Mutex // guards seen
-	seen []cfgAccess
-}
-
-func (r *recordFn) ReadConfig(offset uint64, data []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen = append(r.seen, cfgAccess{offset: offset, n: len(data)})
-	fill(data, r.fill)
-}
-
-func (r *recordFn) WriteConfig(offset uint64, data []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.seen = append(r.seen, cfgAccess{write: true, offset: offset, n: len(data)})
-}
-
-func (r *recordFn) accesses() []cfgAccess {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]cfgAccess(nil), r.seen...)
-}
+func (r *recordFn) ReadConfig(offset uint64, data []byte)  { r.Read(offset, data) }
+func (r *recordFn) WriteConfig(offset uint64, data []byte) { r.Write(offset, data) }
 
 // byteReg is a one-byte register that records writes.
 type byteReg struct {

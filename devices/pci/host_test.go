@@ -98,7 +98,7 @@ func TestHostBridge(t *testing.T) {
 }
 
 func TestConfigDataLanes(t *testing.T) {
-	fn := &recordFn{fill: 0x5a}
+	fn := &recordFn{Recorder: devtest.Recorder{Fill: 0x5a}}
 	h := NewHost(Config{Logger: quietLogger()})
 	require.NoError(t, h.Register(7, fn))
 
@@ -112,12 +112,12 @@ func TestConfigDataLanes(t *testing.T) {
 				want := result{ok: lane%n == 0 && lane+n <= 4, offset: uint64(reg) + uint64(lane)}
 				t.Run(fmt.Sprintf("reg %#x lane %d size %d", reg, lane, n), func(t *testing.T) {
 					outl(h, offAddress, 0x80000000|7<<11|reg)
-					before := len(fn.accesses())
+					before := len(fn.Accesses())
 					st := h.Stats()
 					data := make([]byte, n)
 					h.Read(offData+uint64(lane), data)
 					h.Write(offData+uint64(lane), data)
-					seen := fn.accesses()[before:]
+					seen := fn.Accesses()[before:]
 					st2 := h.Stats()
 					if lane+n > 4 {
 						// Runs past 0xcff: not a CONFIG_DATA access at all.
@@ -132,7 +132,7 @@ func TestConfigDataLanes(t *testing.T) {
 						assert.Equal(t, st.Misaligned+2, st2.Misaligned, "misaligned count")
 						return
 					}
-					wantSeen := []cfgAccess{{offset: want.offset, n: n}, {write: true, offset: want.offset, n: n}}
+					wantSeen := []cfgAccess{{Offset: want.offset, N: n}, {Write: true, Offset: want.offset, N: n}}
 					assert.Equal(t, wantSeen, seen, "got %v, want %v", seen, wantSeen)
 					assert.Equal(t, []byte(strings.Repeat("\x5a", n)), data, "read data")
 				})
@@ -142,7 +142,7 @@ func TestConfigDataLanes(t *testing.T) {
 }
 
 func TestMasterAbort(t *testing.T) {
-	fn := &recordFn{fill: 0x5a}
+	fn := &recordFn{Recorder: devtest.Recorder{Fill: 0x5a}}
 	h := NewHost(Config{})
 	require.NoError(t, h.Register(3, fn))
 	tests := []struct {
@@ -171,7 +171,7 @@ func TestMasterAbort(t *testing.T) {
 				assert.Equal(t, []byte(strings.Repeat("\xff", n)), data, "read of %d bytes", n)
 				h.Write(offData, data)
 			}
-			assert.Empty(t, fn.accesses(), "the function must see nothing")
+			assert.Empty(t, fn.Accesses(), "the function must see nothing")
 			assert.Equal(t, before+6, h.Stats().MasterAborts, "master aborts")
 			assert.Equal(t, tt.addr, inl(h, offAddress), "CONFIG_ADDRESS reads back as written")
 		})

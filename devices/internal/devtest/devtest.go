@@ -76,3 +76,43 @@ func Logger() (*slog.Logger, *Buffer) {
 	b := &Buffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
+
+// Access is one access a Recorder saw.
+type Access struct {
+	Write  bool
+	Offset uint64
+	N      int
+}
+
+// Recorder is a fake register block: it records every access and reads as
+// its Fill byte.
+type Recorder struct {
+	Fill byte
+
+	mu   sync.Mutex // guards seen
+	seen []Access
+}
+
+// Read records a read and fills data with Fill.
+func (r *Recorder) Read(offset uint64, data []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, Access{Offset: offset, N: len(data)})
+	for i := range data {
+		data[i] = r.Fill
+	}
+}
+
+// Write records a write.
+func (r *Recorder) Write(offset uint64, data []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, Access{Write: true, Offset: offset, N: len(data)})
+}
+
+// Accesses returns a copy of what the Recorder saw, in order.
+func (r *Recorder) Accesses() []Access {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Access(nil), r.seen...)
+}
