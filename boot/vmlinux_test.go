@@ -61,3 +61,14 @@ func TestLoadVmlinux(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, v.segments[0].data[:16], got)
 }
+
+func FuzzParseVmlinux(f *testing.F) {
+	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	f.Add(make([]byte, 64))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := ParseVmlinux(data)
+		if err == nil {
+			assert.True(t, v.contains(v.Entry), "accepted an entry point outside every segment")
+		}
+	})
+}
