@@ -34,7 +34,13 @@ type Outer struct {
 	QEMU      string        // QEMU binary; "" means qemu-system-x86_64 from PATH
 	MemoryMiB int           // outer guest RAM; 0 means 6144
 	CPUs      int           // outer guest vCPUs; 0 means 4
-	Timeout   time.Duration // whole run, boot included; 0 means 10 minutes
+	Timeout   time.Duration // one boot and run of the job; 0 means 10 minutes
+
+	// BootTimeout is how long the outer guest may take to start the job
+	// before it counts as stalled and is restarted; 0 means 2 minutes (a
+	// boot takes about 7 s). BootAttempts bounds the restarts; 0 means 3.
+	BootTimeout  time.Duration
+	BootAttempts int
 }
 
 // DefaultOuter is the outer guest built by `make images` into the default
@@ -92,8 +98,46 @@ func (o *Outer) Run(ctx context.Context, c Command) (int, error) {
 	if timeout == 0 {
 		timeout = 10 * time.Minute
 	}
+	bootTimeout := o.BootTimeout
+	if bootTimeout == 0 {
+		bootTimeout = 2 * time.Minute
+	}
+	attempts := o.BootAttempts
+	if attempts <= 0 {
+		attempts = 3
+	}
+	// Under a software CPU the outer kernel now and then stalls early in its
+	// boot (seen on CI: stuck after the PnP scan for 27 minutes). Until the
+	// init says it is starting the job nothing of the job has run, so a
+	// stalled boot is cut short and retried.
+	var stalls []string
+	for attempt := 1; attempt <= attempts; attempt++ {
+		code, err := o.attempt(ctx, qemuPath, runDir, c, timeout, bootTimeout)
+		var stall *bootStallError
+		if !errors.As(err, &stall) {
+			return code, err
+		}
+		stalls = append(stalls, stall.console)
+		if c.Stderr != nil && attempt < attempts {
+			fmt.Fprintf(c.Stderr, "govmm harness: the outer guest did not start the job within %s (attempt %d of %d); restarting it\n",
+				bootTimeout, attempt, attempts)
+		}
+	}
+	return 0, fmt.Errorf("nested KVM harness: the outer guest did not start the job within %s, %d times in a row; "+
+		"the host may be overloaded (raise Outer.BootTimeout) or the outer kernel hangs under QEMU's software CPU"+
+		"\n--- outer guest console of the last attempt (last lines) ---\n%s", bootTimeout, attempts, stalls[len(stalls)-1])
+}
+
+// bootStallError says the outer guest did not reach the job in time.
+type bootStallError struct{ console string }
+
+func (e *bootStallError) Error() string { return "outer guest stalled while booting" }
+
+// attempt boots one outer guest and runs the job in it.
+func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command, timeout, bootTimeout time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	stalled := make(chan struct{})
 
 	// The command's stdout and stderr each get a serial port of their own,
 	// reaching QEMU as inherited pipes (fds 3 and 4), so they stay apart from
@@ -108,7 +152,17 @@ func (o *Outer) Run(ctx context.Context, c Command) (int, error) {
 		outW.Close()
 		return 0, fmt.Errorf("nested KVM harness: %w", err)
 	}
+	// Nothing of an earlier, stalled attempt may be mistaken for this one's.
 	consolePath := filepath.Join(runDir, "console.log")
+	for _, stale := range []string{consolePath, filepath.Join(runDir, job.StatusFile)} {
+		if err := os.Remove(stale); err != nil && !errors.Is(err, os.ErrNotExist) {
+			outR.Close()
+			outW.Close()
+			errR.Close()
+			errW.Close()
+			return 0, fmt.Errorf("nested KVM harness: %w", err)
+		}
+	}
 	var qemuLog bytes.Buffer
 	cmd := exec.CommandContext(ctx, qemuPath, o.qemuArgs(runDir, consolePath)...)
 	cmd.ExtraFiles = []*os.File{outW, errW}
@@ -135,7 +189,15 @@ func (o *Outer) Run(ctx context.Context, c Command) (int, error) {
 	outW.Close() // QEMU holds its own copies now
 	errW.Close()
 	if runErr == nil {
+		watchDone := make(chan struct{})
+		go func() {
+			if !waitForLine(ctx, consolePath, job.StartedLine, bootTimeout, watchDone) {
+				close(stalled)
+				cancel()
+			}
+		}()
 		runErr = cmd.Wait()
+		close(watchDone)
 	} else {
 		outR.Close()
 		errR.Close()
@@ -146,6 +208,11 @@ func (o *Outer) Run(ctx context.Context, c Command) (int, error) {
 	diag := func() string {
 		return fmt.Sprintf("\n--- outer guest console (last lines) ---\n%s\n--- qemu output (last lines) ---\n%s",
 			lastLines(console, 40), lastLines(withoutTCGWarnings(qemuLog.Bytes()), 10))
+	}
+	select {
+	case <-stalled:
+		return 0, &bootStallError{console: lastLines(console, 40)}
+	default:
 	}
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("nested KVM harness: the outer guest did not finish within %s (stopped it); "+
@@ -166,6 +233,32 @@ func (o *Outer) Run(ctx context.Context, c Command) (int, error) {
 			"(kvm-amd did not load; QEMU must emulate an AMD CPU with SVM: -cpu EPYC,+svm)%s", diag())
 	}
 	return st.ExitCode, nil
+}
+
+// waitForLine polls the file at path until it holds line, and reports
+// whether it did within limit. It also returns true when ctx ends or done
+// closes first: only a real stall counts as one.
+func waitForLine(ctx context.Context, path, line string, limit time.Duration, done <-chan struct{}) bool {
+	deadline := time.NewTimer(limit)
+	defer deadline.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	want := []byte(line)
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-done:
+			return true
+		case <-tick.C:
+			if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, want) {
+				return true
+			}
+		case <-deadline.C:
+			b, _ := os.ReadFile(path)
+			return bytes.Contains(b, want)
+		}
+	}
 }
 
 // job resolves c into what the outer init runs: an absolute program path

@@ -3,6 +3,10 @@ package harness
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,6 +88,79 @@ func TestNestedHarnessFailuresSayWhatToDo(t *testing.T) {
 			require.Error(t, err)
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+// fakeQEMU is a stand-in for qemu-system-x86_64 that acts out an outer
+// guest: attempts before the $FAKE_QEMU_BOOTS_ON-th stall before the init
+// starts the job; the one that boots prints the start line, writes "out"
+// and "err" to the job's two ports and reports exit status 5.
+const fakeQEMU = `#!/bin/sh
+prev=
+for a in "$@"; do
+	case "$prev" in -serial) case "$a" in file:*) console=${a#file:};; esac;; esac
+	case "$a" in *mount_tag=govmm-job*) rundir=${a#local,path=}; rundir=${rundir%%,mount_tag=*};; esac
+	prev=$a
+done
+n=$(( $(cat "$FAKE_QEMU_COUNT" 2>/dev/null || echo 0) + 1 ))
+echo $n > "$FAKE_QEMU_COUNT"
+echo "[    1.825171] pnp: PnP ACPI: found 7 devices" > "$console"
+if [ "$n" -lt "$FAKE_QEMU_BOOTS_ON" ]; then exec sleep 600; fi
+echo "govmm-outer: starting the job" >> "$console"
+echo out >&3
+echo err >&4
+printf '{"exit_code":5,"kvm":true}' > "$rundir/status.json"
+`
+
+// TestNestedRestartsAStalledBoot checks, with a fake QEMU, that an outer
+// guest that stalls before starting the job is restarted, and that the
+// harness gives up with the console after BootAttempts stalls.
+func TestNestedRestartsAStalledBoot(t *testing.T) {
+	dir := t.TempDir()
+	qemu := filepath.Join(dir, "qemu")
+	require.NoError(t, os.WriteFile(qemu, []byte(fakeQEMU), 0o755))
+	kernel := filepath.Join(dir, "kernel")
+	require.NoError(t, os.WriteFile(kernel, nil, 0o644))
+
+	for _, tc := range []struct {
+		name     string
+		bootsOn  int
+		attempts int
+		wantCode int
+		wantErr  []string
+		wantRuns int
+	}{
+		{name: "boots first time", bootsOn: 1, attempts: 3, wantCode: 5, wantRuns: 1},
+		{name: "boots on the third attempt", bootsOn: 3, attempts: 3, wantCode: 5, wantRuns: 3},
+		{name: "never boots", bootsOn: 99, attempts: 2, wantRuns: 2,
+			wantErr: []string{"did not start the job within 1s, 2 times in a row", "pnp: PnP ACPI: found 7 devices"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			count := filepath.Join(t.TempDir(), "count")
+			t.Setenv("FAKE_QEMU_COUNT", count)
+			t.Setenv("FAKE_QEMU_BOOTS_ON", fmt.Sprint(tc.bootsOn))
+			o := Outer{Kernel: kernel, Initramfs: kernel, QEMU: qemu, Timeout: time.Minute,
+				BootTimeout: time.Second, BootAttempts: tc.attempts}
+			var stdout, stderr bytes.Buffer
+			code, err := o.Run(context.Background(), Command{Args: []string{"true"}, Stdout: &stdout, Stderr: &stderr})
+			runs, readErr := os.ReadFile(count)
+			require.NoError(t, readErr)
+			assert.Equal(t, fmt.Sprint(tc.wantRuns), strings.TrimSpace(string(runs)), "QEMU runs")
+			if tc.wantErr != nil {
+				require.Error(t, err)
+				for _, w := range tc.wantErr {
+					assert.Contains(t, err.Error(), w)
+				}
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantCode, code)
+			assert.Equal(t, "out\n", stdout.String())
+			assert.True(t, strings.HasSuffix(stderr.String(), "err\n"), "the job's stderr comes last: %q", stderr.String())
+			if tc.wantRuns > 1 {
+				assert.Contains(t, stderr.String(), "restarting it")
 			}
 		})
 	}

@@ -23,6 +23,11 @@ const (
 	ConsoleTTY = "/dev/ttyS0"
 	StdoutTTY  = "/dev/ttyS1"
 	StderrTTY  = "/dev/ttyS2"
+
+	// StartedLine is what the outer init prints on ConsoleTTY just before it
+	// starts the job. Until the host sees it nothing of the job has run, so
+	// an outer guest that stalls before it may be restarted safely.
+	StartedLine = "govmm-outer: starting the job"
 )
 
 // Job is what the outer guest runs: a command, seen in the host's file system

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -92,6 +93,7 @@ func run() job.Status {
 	if kvmErr != nil {
 		log.Printf("no /dev/kvm in the outer guest: %v", kvmErr)
 	}
+	log.Print(strings.TrimPrefix(job.StartedLine, log.Prefix()))
 	code, err := runJob(root, j)
 	if err != nil {
 		return fail(err)
