@@ -19,10 +19,11 @@ const MaxTrackedAddrs = 4096
 
 // Registration errors, wrapped with the offending range.
 var (
-	ErrZeroSize   = errors.New("zero size")
-	ErrOutOfRange = errors.New("range runs past the end of the address space")
-	ErrOverlap    = errors.New("range overlaps a registered device")
-	ErrNilDevice  = errors.New("nil device")
+	ErrZeroSize      = errors.New("zero size")
+	ErrOutOfRange    = errors.New("range runs past the end of the address space")
+	ErrOverlap       = errors.New("range overlaps a registered device")
+	ErrNilDevice     = errors.New("nil device")
+	ErrNotRegistered = errors.New("not registered")
 )
 
 // entry is one registered range [base, last] (last inclusive, so that a
@@ -86,6 +87,21 @@ func (s *space) register(base, size uint64, dev devices.Device) error {
 		}
 	}
 	next := slices.Insert(slices.Clone(old), i, entry{base: base, last: last, dev: dev})
+	s.entries.Store(&next)
+	return nil
+}
+
+// unregister removes the range registered at base for dev. A PCI BAR that
+// moves is unregistered from its old address and registered at the new one.
+func (s *space) unregister(base uint64, dev devices.Device) error {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	old := *s.entries.Load()
+	i, found := slices.BinarySearchFunc(old, base, byBase)
+	if !found || old[i].dev != dev {
+		return fmt.Errorf("unregister %s device %T at %s: %w", s.name, dev, s.addr(base), ErrNotRegistered)
+	}
+	next := slices.Delete(slices.Clone(old), i, i+1)
 	s.entries.Store(&next)
 	return nil
 }

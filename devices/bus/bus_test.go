@@ -94,6 +94,23 @@ func TestMMIORegister(t *testing.T) {
 	}
 }
 
+func TestMMIOUnregister(t *testing.T) {
+	b := NewMMIO(nil)
+	dev, other := &recorder{Fill: 0xab}, &recorder{}
+	require.NoError(t, b.Register(0xd000_0000, 0x1000, dev))
+	data := make([]byte, 4)
+	require.True(t, b.Read(0xd000_0010, data))
+
+	assert.ErrorIs(t, b.Unregister(0xd000_0010, dev), ErrNotRegistered, "not the base")
+	assert.ErrorIs(t, b.Unregister(0xd000_0000, other), ErrNotRegistered, "someone else's range")
+	require.NoError(t, b.Unregister(0xd000_0000, dev))
+	assert.False(t, b.Read(0xd000_0010, data), "nothing decodes there any more")
+	assert.ErrorIs(t, b.Unregister(0xd000_0000, dev), ErrNotRegistered, "twice")
+
+	// The range is free again, at the same or an overlapping place.
+	require.NoError(t, b.Register(0xd000_0800, 0x1000, other))
+}
+
 func TestMMIOWholeSpace(t *testing.T) {
 	b := NewMMIO(nil)
 	dev := &recorder{Fill: 0x5a}

@@ -28,6 +28,12 @@ func (b *MMIO) Register(base Addr, size uint64, dev devices.Device) error {
 	return b.s.register(uint64(base), size, dev)
 }
 
+// Unregister removes the range at base, which must have been registered
+// for dev. Accesses already dispatched to dev may still reach it.
+func (b *MMIO) Unregister(base Addr, dev devices.Device) error {
+	return b.s.unregister(uint64(base), dev)
+}
+
 // Read dispatches a load of len(data) bytes from addr and reports whether a
 // device handled it; unhandled reads return all ones.
 func (b *MMIO) Read(addr Addr, data []byte) bool {

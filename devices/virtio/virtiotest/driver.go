@@ -193,12 +193,16 @@ func (d *Driver) buffer(b Buf) (addr uint64, length uint32, flags uint16) {
 }
 
 // TakeUsed returns the used elements the device published since the last
-// call.
+// call. With EVENT_IDX it then asks for an interrupt at the next one, as
+// Linux's virtqueue_get_buf does.
 func (d *Driver) TakeUsed() []Used {
 	var out []Used
 	for idx := d.UsedIdx(); d.usedSeen != idx; d.usedSeen++ {
 		e := d.RAM[d.Cfg.Used+4+8*uint64(d.usedSeen%d.Size):]
 		out = append(out, Used{ID: binary.LittleEndian.Uint32(e), Len: binary.LittleEndian.Uint32(e[4:])})
+	}
+	if d.Cfg.EventIdx {
+		d.SetUsedEvent(d.usedSeen)
 	}
 	return out
 }

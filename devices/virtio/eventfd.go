@@ -1,0 +1,125 @@
+package virtio
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// EventFD is a Linux eventfd: a counter one side signals and the other
+// waits on. The transport gives each queue one: KVM signals it directly
+// when the guest writes the queue's notify address (ioeventfd), and the
+// transport signals it when such a write reaches user space instead.
+type EventFD struct{ fd int }
+
+// NewEventFD returns a non-blocking eventfd.
+func NewEventFD() (*EventFD, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	return &EventFD{fd: fd}, nil
+}
+
+// FD is the descriptor, for KVM_IOEVENTFD and KVM_IRQFD.
+func (e *EventFD) FD() int { return e.fd }
+
+// Signal adds one to the counter, waking a waiter.
+func (e *EventFD) Signal() error {
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	for {
+		_, err := unix.Write(e.fd, one[:])
+		switch {
+		case err == nil, errors.Is(err, unix.EAGAIN): // EAGAIN: the counter is saturated, so signalled anyway
+			return nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		default:
+			return fmt.Errorf("signal eventfd: %w", err)
+		}
+	}
+}
+
+// Drain resets the counter and reports whether it was signalled.
+func (e *EventFD) Drain() bool {
+	var buf [8]byte
+	for {
+		_, err := unix.Read(e.fd, buf[:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return err == nil
+	}
+}
+
+// Close closes the descriptor.
+func (e *EventFD) Close() error {
+	if err := unix.Close(e.fd); err != nil {
+		return fmt.Errorf("close eventfd: %w", err)
+	}
+	return nil
+}
+
+// Waiter blocks a device worker until one of its queues is kicked or it is
+// told to stop: one goroutine per device, woken by events, never polling
+// on a timer.
+type Waiter struct {
+	kicks []*EventFD
+	stop  *EventFD
+	fds   []unix.PollFd
+}
+
+// NewWaiter waits on kicks, one per queue (nil entries are skipped).
+func NewWaiter(kicks []*EventFD) (*Waiter, error) {
+	stop, err := NewEventFD()
+	if err != nil {
+		return nil, err
+	}
+	w := &Waiter{kicks: kicks, stop: stop}
+	w.fds = append(w.fds, unix.PollFd{Fd: int32(stop.fd), Events: unix.POLLIN})
+	for _, k := range kicks {
+		fd := int32(-1) // poll skips negative descriptors
+		if k != nil {
+			fd = int32(k.fd)
+		}
+		w.fds = append(w.fds, unix.PollFd{Fd: fd, Events: unix.POLLIN})
+	}
+	return w, nil
+}
+
+// Wait blocks until a kick or Stop. It returns the queues kicked (their
+// counters drained) in kicked, reused between calls, and false once Stop
+// was called.
+func (w *Waiter) Wait(kicked []bool) ([]bool, bool, error) {
+	kicked = append(kicked[:0], make([]bool, len(w.kicks))...)
+	for {
+		_, err := unix.Poll(w.fds, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return kicked, false, fmt.Errorf("poll queue eventfds: %w", err)
+		}
+		if w.fds[0].Revents != 0 {
+			return kicked, false, nil
+		}
+		any := false
+		for i, k := range w.kicks {
+			if k != nil && w.fds[i+1].Revents != 0 && k.Drain() {
+				kicked[i], any = true, true
+			}
+		}
+		if any {
+			return kicked, true, nil
+		}
+	}
+}
+
+// Stop makes Wait return false, now and from then on.
+func (w *Waiter) Stop() error { return w.stop.Signal() }
+
+// Close closes the stop eventfd (the kicks belong to the transport).
+func (w *Waiter) Close() error { return w.stop.Close() }
