@@ -598,6 +598,7 @@ func buildDSDT(cfg ACPIConfig) ([]byte, error) {
 	aml := s5Object(&a)
 	if cfg.PCI {
 		aml = append(aml, pciHostBridge(&a)...)
+		aml = append(aml, pciRouting(&a)...)
 	}
 	if a.err != nil {
 		return nil, a.err
@@ -652,10 +653,8 @@ func s5Object(a *amlEncoder) []byte {
 // buses to the ACPI PNP0A03/PNP0A08 devices in the namespace. So an
 // ACPI guest without \_SB_.PCI0 sees no PCI devices even though
 // raw_pci_ops (conf1 at 0xCF8) works. The memory window is the 32-bit
-// MMIO hole from memory.MMIOHoleStart up to the IOAPIC. There is no _PRT:
-// without one, Linux falls back to each device's Interrupt Line register
-// for INTx (acpi_pci_irq_enable, "no GSI - using ISA IRQ"), and MSI/MSI-X
-// need no routing.
+// MMIO hole from memory.MMIOHoleStart up to the IOAPIC. INTx routing is in
+// pciRouting.
 func pciHostBridge(a *amlEncoder) []byte {
 	const (
 		mmioBase = memory.MMIOHoleStart
@@ -676,4 +675,42 @@ func pciHostBridge(a *amlEncoder) []byte {
 			)),
 		),
 	)
+}
+
+// PCIINTxGSI is the IOAPIC input (GSI) that INTx pin (0-3 for INTA#-INTD#)
+// of PCI device slot on bus 0 is wired to: the eight PCI inputs 16-23,
+// rotated by slot as bridges swizzle them, so that neighbouring devices'
+// INTA# do not share a line.
+func PCIINTxGSI(slot, pin int) uint32 {
+	return 16 + uint32((slot+pin)%8)
+}
+
+// pciRouting encodes the PCI interrupt routing table of \_SB_.PCI0 (ACPI
+// 6.3 section 6.2.13, "_PRT (PCI Routing Table)"), in a Scope of its own
+// after the device:
+//
+//	Scope (\_SB_.PCI0) {
+//	  Name (_PRT, Package () {
+//	    Package () { 0x0001FFFF, 0, Zero, 17 },  // slot 1 INTA# -> GSI 17
+//	    ...                                      // slots 1-31, INTA#-INTD#
+//	  })
+//	}
+//
+// A Source of Zero means SourceIndex is a GSI, wired directly (no link
+// device): level-triggered, active-low, as PCI interrupts are. Without a
+// _PRT Linux finds no GSI for INTx ("can't derive routing for PCI INT A")
+// and warns for every device, even when its driver then uses MSI-X.
+func pciRouting(a *amlEncoder) []byte {
+	var entries [][]byte
+	for slot := 1; slot < 32; slot++ {
+		for pin := range 4 {
+			entries = append(entries, a.pkg(
+				a.integer(uint64(slot)<<16|0xffff), // Address: device slot, any function
+				a.integer(uint64(pin)),             // Pin: 0-3 for INTA#-INTD#
+				a.integer(0),                       // Source: none, so SourceIndex is a GSI
+				a.integer(uint64(PCIINTxGSI(slot, pin))),
+			))
+		}
+	}
+	return a.scope(`\_SB_.PCI0`, a.name("_PRT", a.pkg(entries...)))
 }

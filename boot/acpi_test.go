@@ -88,8 +88,8 @@ func TestBuildACPI(t *testing.T) {
 		{1, false, ACPIDefaultBase, 656},
 		{4, false, ACPIDefaultBase, 688},
 		{254, false, ACPIDefaultBase, 2688},
-		{1, true, ACPIDefaultBase, 784},
-		{254, true, ACPIDefaultBase, 2816},
+		{1, true, ACPIDefaultBase, 2352}, // the _PRT is most of it
+		{254, true, ACPIDefaultBase, 4384},
 		{4, false, 0xf0010, 0},
 		{4, true, 0xe5a30, 0},
 	}
@@ -193,7 +193,8 @@ func checkACPI(t *testing.T, cfg ACPIConfig, tables *ACPITables) {
 	assert.EqualValues(t, 2, dsdt[8], "DSDT revision (64-bit integers)")
 	wantAML := amlS5
 	if cfg.PCI {
-		wantAML = concat([][]byte{amlS5, amlPCI0})
+		var a amlEncoder
+		wantAML = concat([][]byte{amlS5, amlPCI0, pciRouting(&a)}) // pciRouting: TestAMLPCIRouting
 	}
 	assert.Equal(t, wantAML, dsdt[36:])
 

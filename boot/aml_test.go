@@ -1,6 +1,7 @@
 package boot
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -171,4 +172,33 @@ func TestAMLPCIHostBridge(t *testing.T) {
 	require.NoError(t, a.err)
 	assert.Len(t, amlPCI0, 138)
 	assert.Equal(t, amlPCI0, got)
+}
+
+func TestAMLPCIRouting(t *testing.T) {
+	var a amlEncoder
+	got := pciRouting(&a)
+	require.NoError(t, a.err)
+	// ScopeOp, a 2-byte PkgLength, then the path \_SB_.PCI0 as a
+	// DualNamePath, then Name (_PRT, Package with 124 elements.
+	require.Greater(t, len(got), 20)
+	assert.Equal(t, byte(0x10), got[0])
+	assert.Equal(t, concat([][]byte{{'\\', 0x2e}, []byte("_SB_PCI0")}), got[3:13])
+	assert.Equal(t, concat([][]byte{{0x08}, []byte("_PRT"), {0x12}}), got[13:19])
+	i := bytes.Index(got, []byte{0x12, 0x0b, 0x04}) // the first entry: Package, PkgLength 11, 4 elements
+	require.Positive(t, i)
+	assert.Equal(t, []byte{
+		0x12, 0x0b, 0x04,
+		0x0c, 0xff, 0xff, 0x01, 0x00, // DWord 0x0001FFFF: slot 1
+		0x00,       // Pin 0 (INTA#)
+		0x00,       // Source Zero
+		0x0a, 0x11, // GSI 17
+	}, got[i:i+12])
+	assert.Equal(t, 124, bytes.Count(got, []byte{0xff, 0xff}), "31 slots x 4 pins")
+	for slot := 1; slot < 32; slot++ {
+		for pin := range 4 {
+			g := PCIINTxGSI(slot, pin)
+			assert.True(t, g >= 16 && g <= 23, "slot %d pin %d: GSI %d is an IOAPIC PCI input", slot, pin, g)
+		}
+	}
+	assert.NotEqual(t, PCIINTxGSI(1, 0), PCIINTxGSI(2, 0), "neighbours' INTA# differ")
 }

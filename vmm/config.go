@@ -20,6 +20,7 @@ type Config struct {
 	MemoryBytes uint64 // guest RAM
 	CPUs        int
 	Cmdline     string // kernel command line
+	Disks       []DiskConfig
 
 	Console io.Writer    // guest serial output; nil discards it
 	Log     *slog.Logger // govmm's own messages; nil means slog.Default()

@@ -72,13 +72,13 @@ func (m *Machine) newDevices() (*deviceSet, error) {
 	}
 	d.uart = serial.New(serial.Config{IRQ: m.irqLine(devices.COM1IRQ), Output: d.console, Logger: m.log})
 	reset := func() { m.end(event{outcome: OutcomeReset}) }
+	pciHost := pci.NewHost(pci.Config{ResetControl: legacy.NewResetControl(reset), Logger: m.log})
 	registrations := []registration{
 		{"COM1", devices.COM1Port, devices.UARTPortCount, d.uart},
 		{"i8042 data", devices.I8042DataPort, 1, nil},
 		{"i8042 command", devices.I8042CommandPort, 1, nil},
 		{"CMOS RTC", devices.RTCPort, devices.RTCPortCount, rtc.New(rtc.Config{Now: time.Now, Logger: m.log})},
-		{"PCI configuration", devices.PCIConfigPort, devices.PCIConfigPortCount,
-			pci.NewHost(pci.Config{ResetControl: legacy.NewResetControl(reset), Logger: m.log})},
+		{"PCI configuration", devices.PCIConfigPort, devices.PCIConfigPortCount, pciHost},
 		{"exit status", guest.ExitStatusPort, 1, legacy.NewDebugExit(func(status byte) {
 			m.end(event{outcome: OutcomeCommandExited, status: int(status)})
 		})},
@@ -106,6 +106,10 @@ func (m *Machine) newDevices() (*deviceSet, error) {
 		if err := d.pio.Register(bus.Port(r.base), r.size, r.dev); err != nil {
 			return nil, fmt.Errorf("register %s at port %#x: %w", r.name, r.base, err)
 		}
+	}
+	m.devs = d // the BAR listeners register on d.mmio
+	if err := m.addVirtioDevices(pciHost); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

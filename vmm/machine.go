@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/govmm/govmm/boot"
+	"github.com/govmm/govmm/devices/virtio/blk"
 	"github.com/govmm/govmm/kvm"
 	"github.com/govmm/govmm/memory"
 	"github.com/govmm/govmm/vcpu"
@@ -68,13 +69,17 @@ type Machine struct {
 	cfg Config
 	log *slog.Logger
 
-	sys   *kvm.System
-	vm    *kvm.VM
-	mem   *memory.Guest
-	cpus  []*kvm.VCPU
-	runs  []*vcpu.Runner
-	devs  *deviceSet
-	ended chan event // devices report the end here; buffered, never blocks a vCPU
+	sys  *kvm.System
+	vm   *kvm.VM
+	mem  *memory.Guest
+	cpus []*kvm.VCPU
+	runs []*vcpu.Runner
+	devs *deviceSet
+	// disks are the opened, locked images; virtio the PCI devices.
+	disks  []*blk.Disk
+	virtio []*virtioPCI
+	msi    *msiRouter
+	ended  chan event // devices report the end here; buffered, never blocks a vCPU
 
 	bootMu   sync.Mutex // guards bootTime
 	bootTime time.Duration
@@ -131,6 +136,10 @@ func New(cfg Config) (_ *Machine, err error) {
 		defer unmapInitrd()
 	}
 
+	if m.disks, err = openDisks(cfg.Disks); err != nil {
+		return nil, err
+	}
+
 	if m.sys, err = kvm.Open(kvm.DevicePath); err != nil {
 		return nil, err
 	}
@@ -178,6 +187,7 @@ func New(cfg Config) (_ *Machine, err error) {
 		return nil, fmt.Errorf("load kernel %s: %w", cfg.Kernel, err)
 	}
 
+	m.msi = newMSIRouter(m.vm)
 	if m.devs, err = m.newDevices(); err != nil {
 		return nil, err
 	}
@@ -282,6 +292,14 @@ func (m *Machine) end(ev event) {
 // Close releases everything New acquired, vCPUs first, KVM last.
 func (m *Machine) Close() error {
 	var errs *multierror.Error
+	// Virtio devices first: their workers stop before the memory they
+	// use goes away.
+	for _, p := range m.virtio {
+		errs = multierror.Append(errs, p.close())
+	}
+	for _, d := range m.disks {
+		errs = multierror.Append(errs, d.Close())
+	}
 	if m.devs != nil {
 		errs = multierror.Append(errs, m.devs.close())
 	}

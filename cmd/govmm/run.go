@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +33,7 @@ func newRunCommand() *cobra.Command {
 		noVmlinux                    bool
 		cpus                         int
 		bootTime, verbose            bool
+		diskSpecs                    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] [-- COMMAND [ARGS...]]",
@@ -45,6 +48,11 @@ COMMAND (given after --) and govmm exits with COMMAND's status; without
 COMMAND you get a shell, and powering the guest off ('poweroff', or leaving
 the shell) ends govmm.
 
+Disks (--disk, repeatable) are raw image files, given to the guest as
+virtio block devices (/dev/vda, /dev/vdb, ... in order). Each image is locked
+while the VM runs: a second VM on the same image is refused. Make one from a
+directory with: mkfs.ext4 -d DIR disk.img 256M
+
 The console is raw: keys such as Ctrl-C go to the guest. Type Ctrl-A x to
 stop the VM.
 
@@ -58,7 +66,8 @@ Exit status:
 		Example: `  govmm run -- uname -a
   govmm run --kernel bzImage --initrd initramfs.cpio --mem 1G --cpus 4
   govmm run --mem 256M -- sh -c 'cat /proc/meminfo | head -1'
-  govmm run --boot-time -- true`,
+  govmm run --boot-time -- true
+  govmm run --disk data.img --disk ref.img,readonly,serial=ref0 -- sh -c 'mount /dev/vda /mnt && ls /mnt'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
 				return usageError{fmt.Errorf("unexpected argument %q: put the guest command after --", args[0])}
@@ -88,6 +97,14 @@ Exit status:
 					return usageError{fmt.Errorf("%s: %w", flag, err)}
 				}
 			}
+			var disks []vmm.DiskConfig
+			for _, spec := range diskSpecs {
+				d, err := parseDiskSpec(spec)
+				if err != nil {
+					return usageError{fmt.Errorf("--disk %s: %w", spec, err)}
+				}
+				disks = append(disks, d)
+			}
 			if !cmd.Flags().Changed("cmdline") {
 				cmdline = vmm.DefaultCmdline
 			}
@@ -105,7 +122,7 @@ Exit status:
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return runVM(cmd.Context(), vmm.Config{
 				Kernel: kernel, Initrd: initrd, Vmlinux: vmlinux, MemoryBytes: memBytes, CPUs: cpus, Cmdline: cmdline,
-				Console: os.Stdout, Log: log, Launch: launch,
+				Disks: disks, Console: os.Stdout, Log: log, Launch: launch,
 			}, len(args) > 0, bootTime)
 		},
 	}
@@ -117,6 +134,7 @@ Exit status:
 	f.StringVar(&vmlinux, "vmlinux", "", "the kernel's payload already decompressed (ELF vmlinux), booted directly so the guest skips its decompressor (default: extracted by 'govmm images' for its kernels)")
 	f.BoolVar(&noVmlinux, "no-vmlinux", false, "boot the bzImage as it is, decompressor included, even when an extracted vmlinux is at hand")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line (replaces the default: "+vmm.DefaultCmdline+")")
+	f.StringArrayVar(&diskSpecs, "disk", nil, "PATH[,readonly][,serial=ID]: a raw disk image as a virtio block device (repeatable)")
 	f.BoolVar(&bootTime, "boot-time", false, "print the time from launch to the guest's init on stderr")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs on stderr")
 	return cmd
@@ -213,4 +231,29 @@ func runVM(ctx context.Context, cfg vmm.Config, hasCommand, printBootTime bool) 
 		cfg.Log.Info("the guest ended before its command reported a status", "outcome", res.Outcome)
 	}
 	return nil
+}
+
+// parseDiskSpec parses PATH[,readonly][,serial=ID]. Raw images only: there
+// is deliberately no format option, and no probing.
+func parseDiskSpec(spec string) (vmm.DiskConfig, error) {
+	parts := strings.Split(spec, ",")
+	d := vmm.DiskConfig{Path: parts[0]}
+	if d.Path == "" {
+		return d, errors.New("no image path")
+	}
+	for _, opt := range parts[1:] {
+		key, value, hasValue := strings.Cut(opt, "=")
+		switch {
+		case key == "readonly" && !hasValue:
+			d.ReadOnly = true
+		case key == "serial" && hasValue:
+			if len(value) > 20 {
+				return d, fmt.Errorf("serial %q is longer than 20 bytes", value)
+			}
+			d.Serial = value
+		default:
+			return d, fmt.Errorf("unknown option %q (options: readonly, serial=ID)", opt)
+		}
+	}
+	return d, nil
 }

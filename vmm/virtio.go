@@ -1,0 +1,279 @@
+package vmm
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/govmm/govmm/boot"
+	"github.com/govmm/govmm/devices/bus"
+	"github.com/govmm/govmm/devices/pci"
+	"github.com/govmm/govmm/devices/virtio"
+	"github.com/govmm/govmm/devices/virtio/blk"
+	"github.com/govmm/govmm/kvm"
+)
+
+// DiskConfig is one virtio block device.
+type DiskConfig struct {
+	Path     string
+	ReadOnly bool
+	Serial   string // GET_ID answer; "" means none
+}
+
+// The VMM plays firmware for PCI: it gives each virtio device a device
+// number on bus 0, places its BAR0 in the host bridge's memory window (the
+// DSDT's PCI0 _CRS starts it at 0xc0000000) and picks its INTx line.
+const (
+	pciWindowBase = 0xc000_0000
+	firstPCISlot  = 1 // 00:00.0 is the host bridge
+	// ioapicPins is the number of IOAPIC inputs (GSIs 0-23); MSI routes
+	// get GSIs above them.
+	ioapicPins = 24
+)
+
+// msiRouter owns the VM's GSI routing table: the in-kernel irqchip's
+// default routes plus one MSI route per MSI-X vector, set as a whole
+// (KVM_SET_GSI_ROUTING replaces the table).
+type msiRouter struct {
+	vm *kvm.VM
+
+	mu      sync.Mutex // guards the fields below
+	nextGSI uint32
+	msi     map[uint32]kvm.IRQRoutingEntry
+}
+
+func newMSIRouter(vm *kvm.VM) *msiRouter {
+	return &msiRouter{vm: vm, nextGSI: ioapicPins, msi: map[uint32]kvm.IRQRoutingEntry{}}
+}
+
+func (r *msiRouter) allocate() uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	gsi := r.nextGSI
+	r.nextGSI++
+	return gsi
+}
+
+// route points gsi at an MSI message.
+func (r *msiRouter) route(gsi uint32, addr uint64, data uint32) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msi[gsi] = kvm.IRQRoutingMSIEntry(gsi, addr, data)
+	// KVM's default x86 table (kvm_setup_default_irq_routing): GSIs 0-15
+	// reach both the PICs and the IOAPIC, 16-23 the IOAPIC alone.
+	var table []kvm.IRQRoutingEntry
+	for gsi := uint32(0); gsi < ioapicPins; gsi++ {
+		if gsi < 8 {
+			table = append(table, kvm.IRQRoutingIRQChipEntry(gsi, kvm.IRQChipPICMaster, gsi))
+		} else if gsi < 16 {
+			table = append(table, kvm.IRQRoutingIRQChipEntry(gsi, kvm.IRQChipPICSlave, gsi-8))
+		}
+		table = append(table, kvm.IRQRoutingIRQChipEntry(gsi, kvm.IRQChipIOAPIC, gsi))
+	}
+	gsis := make([]uint32, 0, len(r.msi))
+	for g := range r.msi {
+		gsis = append(gsis, g)
+	}
+	slices.Sort(gsis)
+	for _, g := range gsis {
+		table = append(table, r.msi[g])
+	}
+	if err := r.vm.SetGSIRouting(table); err != nil {
+		return fmt.Errorf("route MSI to GSI %d: %w", gsi, err)
+	}
+	return nil
+}
+
+// msixVectors connects one device's MSI-X vectors to KVM: each vector has a
+// GSI with an MSI route and an irqfd, so sending it is one eventfd write.
+// It implements pci.MSIXListener.
+type msixVectors struct {
+	m      *Machine
+	name   string
+	gsis   []uint32
+	irqfds []*virtio.EventFD
+}
+
+func (m *Machine) newMSIXVectors(name string, n int) (*msixVectors, error) {
+	v := &msixVectors{m: m, name: name}
+	for range n {
+		fd, err := virtio.NewEventFD()
+		if err != nil {
+			return v, err
+		}
+		v.irqfds = append(v.irqfds, fd)
+		gsi := m.msi.allocate()
+		v.gsis = append(v.gsis, gsi)
+		if err := m.vm.IRQFD(kvm.IRQFD{FD: uint32(fd.FD()), GSI: gsi}); err != nil {
+			return v, fmt.Errorf("%s: irqfd for GSI %d: %w", name, gsi, err)
+		}
+	}
+	return v, nil
+}
+
+func (v *msixVectors) MSIXChanged(vector int, msg pci.MSIXVector) {
+	if msg.Masked || vector >= len(v.gsis) {
+		return // a masked vector is never sent; its route can wait
+	}
+	if err := v.m.msi.route(v.gsis[vector], msg.Address, msg.Data); err != nil {
+		v.m.log.Warn("MSI-X route", "device", v.name, "vector", vector, "err", err)
+	}
+}
+
+func (v *msixVectors) MSIXSend(vector int, _ pci.MSIXVector) {
+	if vector >= len(v.irqfds) {
+		return
+	}
+	if err := v.irqfds[vector].Signal(); err != nil {
+		v.m.log.Warn("MSI-X send", "device", v.name, "vector", vector, "err", err)
+	}
+}
+
+func (v *msixVectors) close() error {
+	var errs *multierror.Error
+	for i, fd := range v.irqfds {
+		if i < len(v.gsis) {
+			errs = multierror.Append(errs, v.m.vm.IRQFD(kvm.IRQFD{FD: uint32(fd.FD()), GSI: v.gsis[i], Flags: kvm.IRQFDFlagDeassign}))
+		}
+		errs = multierror.Append(errs, fd.Close())
+	}
+	return errs.ErrorOrNil()
+}
+
+// virtioPCI is one virtio device on the PCI bus and what wires it to KVM.
+type virtioPCI struct {
+	m       *Machine
+	name    string
+	dev     *virtio.PCIDevice
+	vectors *msixVectors
+	closers []func() error
+
+	mu     sync.Mutex // guards mapped
+	mapped uint64     // where BAR0 is on the MMIO bus and ioeventfds; pci.NoAddress if nowhere
+}
+
+// OnBARChange moves BAR0's MMIO range and its queues' ioeventfds.
+func (p *virtioPCI) OnBARChange(index int, _, addr uint64) {
+	if index != 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.mapped != pci.NoAddress {
+		p.unmap()
+	}
+	if addr == pci.NoAddress {
+		return
+	}
+	// The guest may program any address: one that overlaps another device
+	// is refused (logged), and the BAR decodes nothing until moved.
+	if err := p.m.devs.mmio.Register(bus.Addr(addr), virtio.BARSize, p.dev); err != nil {
+		p.m.log.Warn("PCI BAR not mapped", "device", p.name, "address", fmt.Sprintf("%#x", addr), "err", err)
+		return
+	}
+	p.mapped = addr
+	for _, k := range p.dev.Kicks() {
+		err := p.m.vm.IOEventFD(kvm.IOEventFD{Addr: addr + k.Offset, Len: k.Len, FD: int32(k.EventFD.FD())})
+		if err != nil {
+			// Notifications still arrive, as MMIO exits.
+			p.m.log.Warn("ioeventfd", "device", p.name, "address", fmt.Sprintf("%#x", addr+k.Offset), "err", err)
+		}
+	}
+}
+
+// unmap removes BAR0 from where it is mapped. p.mu is held.
+func (p *virtioPCI) unmap() {
+	for _, k := range p.dev.Kicks() {
+		err := p.m.vm.IOEventFD(kvm.IOEventFD{Addr: p.mapped + k.Offset, Len: k.Len, FD: int32(k.EventFD.FD()), Flags: kvm.IOEventFDFlagDeassign})
+		if err != nil {
+			p.m.log.Debug("ioeventfd deassign", "device", p.name, "err", err)
+		}
+	}
+	if err := p.m.devs.mmio.Unregister(bus.Addr(p.mapped), p.dev); err != nil {
+		p.m.log.Debug("unmap BAR", "device", p.name, "err", err)
+	}
+	p.mapped = pci.NoAddress
+}
+
+// close stops the device (its backend's worker) and frees what wires it.
+func (p *virtioPCI) close() error {
+	var errs *multierror.Error
+	errs = multierror.Append(errs, p.dev.Close())
+	if p.vectors != nil {
+		errs = multierror.Append(errs, p.vectors.close())
+	}
+	for _, c := range p.closers {
+		errs = multierror.Append(errs, c())
+	}
+	return errs.ErrorOrNil()
+}
+
+// openDisks opens and locks every disk image, before KVM is touched, so a
+// bad --disk is reported first and nothing else is built.
+func openDisks(cfgs []DiskConfig) ([]*blk.Disk, error) {
+	var disks []*blk.Disk
+	for _, c := range cfgs {
+		d, err := blk.OpenDisk(c.Path, c.ReadOnly)
+		if err != nil {
+			for _, o := range disks {
+				o.Close()
+			}
+			return nil, err
+		}
+		disks = append(disks, d)
+	}
+	return disks, nil
+}
+
+// addVirtioDevices puts a virtio-blk device on the PCI bus for each disk.
+func (m *Machine) addVirtioDevices(host *pci.Host) error {
+	slot := firstPCISlot
+	for i, disk := range m.disks {
+		name := fmt.Sprintf("virtio-blk %s", disk.Path())
+		backend, err := blk.New(blk.Config{Disk: disk, Serial: m.cfg.Disks[i].Serial, Logger: m.log})
+		if err != nil {
+			return err
+		}
+		if err := m.addVirtioPCI(host, slot, name, backend, 0x018000); err != nil {
+			return err
+		}
+		slot++
+	}
+	return nil
+}
+
+func (m *Machine) addVirtioPCI(host *pci.Host, slot int, name string, backend virtio.Backend, class uint32) error {
+	if slot >= pci.MaxDevices {
+		return fmt.Errorf("%s: no free PCI slot (at most %d devices)", name, pci.MaxDevices-firstPCISlot)
+	}
+	p := &virtioPCI{m: m, name: name, mapped: pci.NoAddress}
+	m.virtio = append(m.virtio, p)
+	vectors, err := m.newMSIXVectors(name, len(backend.QueueSizes())+1)
+	p.vectors = vectors
+	if err != nil {
+		return err
+	}
+	cfg := virtio.PCIConfig{Backend: backend, Memory: m.mem, ClassCode: class, MSIX: vectors, Logger: m.log}
+	// INTA# goes to the IOAPIC input the DSDT's _PRT names for the slot.
+	irq := boot.PCIINTxGSI(slot, 0)
+	cfg.INTx = m.irqLine(irq)
+	dev, err := virtio.NewPCIDevice(cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	p.dev = dev
+	space := dev.ConfigSpace()
+	space.SetInterruptLine(uint8(irq))
+	space.SetBARListener(p)
+	bar := uint64(pciWindowBase) + uint64(slot-firstPCISlot)*virtio.BARSize
+	if err := space.SetBARAddress(0, bar); err != nil {
+		return fmt.Errorf("%s: BAR0 at %#x: %w", name, bar, err)
+	}
+	if err := host.Register(slot, dev.PCIFunction()); err != nil {
+		return fmt.Errorf("%s: PCI slot %d: %w", name, slot, err)
+	}
+	m.log.Debug("PCI device", "device", name, "slot", slot, "bar0", fmt.Sprintf("%#x", bar), "intx", irq)
+	return nil
+}
