@@ -62,10 +62,16 @@ func newPCIRig(t *testing.T) *pciRig {
 	return &pciRig{t: t, dev: dev, be: be, intx: intx, ram: ram}
 }
 
-func (r *pciRig) w8(off uint64, v uint8)   { r.dev.Write(off, []byte{v}) }
-func (r *pciRig) w16(off uint64, v uint16) { r.dev.Write(off, binary.LittleEndian.AppendUint16(nil, v)) }
-func (r *pciRig) w32(off uint64, v uint32) { r.dev.Write(off, binary.LittleEndian.AppendUint32(nil, v)) }
-func (r *pciRig) w64(off uint64, v uint64) { r.dev.Write(off, binary.LittleEndian.AppendUint64(nil, v)) }
+func (r *pciRig) w8(off uint64, v uint8) { r.dev.Write(off, []byte{v}) }
+func (r *pciRig) w16(off uint64, v uint16) {
+	r.dev.Write(off, binary.LittleEndian.AppendUint16(nil, v))
+}
+func (r *pciRig) w32(off uint64, v uint32) {
+	r.dev.Write(off, binary.LittleEndian.AppendUint32(nil, v))
+}
+func (r *pciRig) w64(off uint64, v uint64) {
+	r.dev.Write(off, binary.LittleEndian.AppendUint64(nil, v))
+}
 func (r *pciRig) r8(off uint64) uint8 {
 	b := make([]byte, 1)
 	r.dev.Read(off, b)
