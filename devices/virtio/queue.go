@@ -302,6 +302,20 @@ func (q *Queue) walk(c *Chain, head uint16) *GuestError {
 	}
 }
 
+// Undo gives back the last n chains Next took and nothing has pushed, so
+// that Next hands them out again: a device that finds it cannot use them
+// yet (a received packet larger than the buffers taken so far) waits for
+// more instead.
+func (q *Queue) Undo(n uint16) {
+	if q.broken || n == 0 {
+		return
+	}
+	q.nextAvail -= n
+	if q.eventIdx {
+		q.setAvailEvent(q.nextAvail)
+	}
+}
+
 // Push returns the chain at head to the driver with written bytes of its
 // writable buffers filled (section 2.7.8), and publishes it.
 func (q *Queue) Push(head uint16, written uint32) error {

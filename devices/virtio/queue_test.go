@@ -17,6 +17,7 @@ func newDriver(t *testing.T, size uint16) *virtiotest.Driver {
 	t.Helper()
 	d, err := virtiotest.NewDriver(size, 1<<20)
 	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, d.Close()) })
 	return d
 }
 
@@ -58,6 +59,7 @@ func TestNewQueueValidates(t *testing.T) {
 	for _, size := range []uint16{1, 2, 256, 32768} {
 		d, err := virtiotest.NewDriver(size, 2<<20)
 		require.NoError(t, err)
+		t.Cleanup(func() { assert.NoError(t, d.Close()) })
 		_, err = virtio.NewQueue(d.Mem, d.Cfg)
 		assert.NoError(t, err, "size %d", size)
 	}
@@ -357,6 +359,7 @@ func FuzzQueue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rings []byte, availIdx uint16, eventIdx, indirect bool) {
 		d, err := virtiotest.NewDriver(8, 64<<10)
 		require.NoError(t, err)
+		defer d.Close()
 		d.Cfg.EventIdx, d.Cfg.Indirect = eventIdx, indirect
 		// The fuzzer's bytes cover the descriptor table, the available
 		// ring and the start of the heap, where indirect tables may point.
@@ -381,4 +384,27 @@ func FuzzQueue(f *testing.F) {
 			q.NeedsInterrupt()
 		}
 	})
+}
+
+func TestUndo(t *testing.T) {
+	d := newDriver(t, 4)
+	d.Cfg.EventIdx = true
+	q := newQueue(t, d)
+	first := d.AddChain(virtiotest.Buf{Write: 10})
+	second := d.AddChain(virtiotest.Buf{Write: 20})
+	var c virtio.Chain
+	for _, want := range []uint16{first, second} {
+		ok, err := q.Next(&c)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, want, c.Head)
+	}
+	q.Undo(2)
+	assert.Equal(t, uint16(0), d.AvailEvent(), "notify me again from the first one on")
+	for _, want := range []uint16{first, second} {
+		ok, err := q.Next(&c)
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, want, c.Head, "handed out again, in order")
+	}
 }

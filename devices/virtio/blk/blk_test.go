@@ -46,6 +46,7 @@ func newRig(t *testing.T, readOnly bool, eventIdx bool) *rig {
 	require.NoError(t, err)
 	drv, err := virtiotest.NewDriver(QueueSize, 8<<20)
 	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, drv.Close()) })
 	drv.Cfg.EventIdx, drv.Cfg.Indirect = eventIdx, true
 	q, err := virtio.NewQueue(drv.Mem, drv.Cfg)
 	require.NoError(t, err)

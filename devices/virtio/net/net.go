@@ -1,0 +1,446 @@
+package net
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/devices/internal/ratelog"
+	"github.com/govmm/govmm/devices/virtio"
+)
+
+// Feature bits (virtio 1.2 section 5.1.3).
+const (
+	featureCsum      = 1 << 0  // VIRTIO_NET_F_CSUM: the guest sends partial checksums
+	featureGuestCsum = 1 << 1  // VIRTIO_NET_F_GUEST_CSUM: the guest takes partial checksums
+	featureMAC       = 1 << 5  // VIRTIO_NET_F_MAC
+	featureGuestTSO4 = 1 << 7  // VIRTIO_NET_F_GUEST_TSO4
+	featureGuestTSO6 = 1 << 8  // VIRTIO_NET_F_GUEST_TSO6
+	featureGuestECN  = 1 << 9  // VIRTIO_NET_F_GUEST_ECN
+	featureHostTSO4  = 1 << 11 // VIRTIO_NET_F_HOST_TSO4
+	featureHostTSO6  = 1 << 12 // VIRTIO_NET_F_HOST_TSO6
+	featureHostECN   = 1 << 13 // VIRTIO_NET_F_HOST_ECN
+	featureMrgRxbuf  = 1 << 15 // VIRTIO_NET_F_MRG_RXBUF
+	featureStatus    = 1 << 16 // VIRTIO_NET_F_STATUS
+)
+
+const (
+	rxQueue   = 0
+	txQueue   = 1
+	QueueSize = 256
+	// configSize covers mac, status and max_virtqueue_pairs (section
+	// 5.1.4).
+	configSize = 10
+	linkUp     = 1 // VIRTIO_NET_S_LINK_UP
+	// MaxFrame is the largest frame a chain may carry, header included: a
+	// 64 KiB TSO segment with its Ethernet and VLAN headers (the size
+	// section 5.1.6.3.1 asks of receive buffers without MRG_RXBUF).
+	MaxFrame = VnetHdrSize + 65562
+	// numBuffersOffset is num_buffers in struct virtio_net_hdr_v1.
+	numBuffersOffset = 10
+)
+
+// Port is the host side of the link: a tap, or a fake in tests.
+type Port interface {
+	// FD is non-blocking and moves one frame, virtio-net header first,
+	// per read or write.
+	FD() int
+	SetOffload(csum, tso4, tso6, ecn bool) error
+}
+
+// Config configures a network device.
+type Config struct {
+	Port Port
+	// MAC is the guest's address; nil means a random locally
+	// administered one.
+	MAC    net.HardwareAddr
+	Logger *slog.Logger
+}
+
+// Stats count frames the device dropped.
+type Stats struct {
+	TxDropped uint64 // transmit chains too large, or refused by the tap
+	RxDropped uint64 // received frames larger than the guest's buffers
+}
+
+// Device is a virtio network device. It implements virtio.Backend.
+type Device struct {
+	port   Port
+	mac    net.HardwareAddr
+	config [configSize]byte
+	log    *ratelog.Logger
+
+	txDropped, rxDropped atomic.Uint64
+
+	mu     sync.Mutex // guards worker
+	worker *worker
+}
+
+// New returns a network device on cfg.Port.
+func New(cfg Config) (*Device, error) {
+	mac := cfg.MAC
+	if mac == nil {
+		var err error
+		if mac, err = RandomMAC(); err != nil {
+			return nil, err
+		}
+	}
+	if len(mac) != 6 {
+		return nil, fmt.Errorf("virtio-net: MAC %s is not 6 bytes", mac)
+	}
+	d := &Device{port: cfg.Port, mac: mac, log: ratelog.New(cfg.Logger)}
+	copy(d.config[0:6], mac)
+	binary.LittleEndian.PutUint16(d.config[6:], linkUp)
+	binary.LittleEndian.PutUint16(d.config[8:], 1) // max_virtqueue_pairs
+	return d, nil
+}
+
+// RandomMAC returns a random unicast, locally administered MAC address.
+func RandomMAC() (net.HardwareAddr, error) {
+	mac := make(net.HardwareAddr, 6)
+	if _, err := rand.Read(mac); err != nil {
+		return nil, fmt.Errorf("random MAC: %w", err)
+	}
+	mac[0] = mac[0]&^0x01 | 0x02
+	return mac, nil
+}
+
+// MAC is the guest's address.
+func (d *Device) MAC() net.HardwareAddr { return d.mac }
+
+// Stats returns the drop counters.
+func (d *Device) Stats() Stats {
+	return Stats{TxDropped: d.txDropped.Load(), RxDropped: d.rxDropped.Load()}
+}
+
+// Type implements virtio.Backend.
+func (d *Device) Type() virtio.DeviceType { return virtio.TypeNet }
+
+// Features implements virtio.Backend.
+func (d *Device) Features() uint64 {
+	return featureCsum | featureGuestCsum | featureMAC | featureGuestTSO4 | featureGuestTSO6 | featureGuestECN |
+		featureHostTSO4 | featureHostTSO6 | featureHostECN | featureMrgRxbuf | featureStatus
+}
+
+// QueueSizes implements virtio.Backend: receive, transmit.
+func (d *Device) QueueSizes() []uint16 { return []uint16{QueueSize, QueueSize} }
+
+// ConfigSize implements virtio.Backend.
+func (d *Device) ConfigSize() int { return configSize }
+
+// ReadConfig implements virtio.Backend.
+func (d *Device) ReadConfig(offset uint64, data []byte) {
+	clear(data)
+	if offset < configSize {
+		copy(data, d.config[offset:])
+	}
+}
+
+// WriteConfig implements virtio.Backend: nothing is writable (the MAC is
+// writable only with VIRTIO_NET_F_CTRL_MAC_ADDR, not offered).
+func (d *Device) WriteConfig(offset uint64, data []byte) {
+	d.log.Debug("virtio-net: write to read-only configuration", "offset", offset)
+}
+
+// Activate implements virtio.Backend.
+func (d *Device) Activate(a *virtio.Activation) error {
+	if a.Queues[rxQueue] == nil || a.Queues[txQueue] == nil {
+		return errors.New("virtio-net: the driver did not enable both queues")
+	}
+	f := a.Features
+	if err := d.port.SetOffload(f&featureGuestCsum != 0, f&featureGuestTSO4 != 0, f&featureGuestTSO6 != 0, f&featureGuestECN != 0); err != nil {
+		return fmt.Errorf("virtio-net: %w", err)
+	}
+	stop, err := virtio.NewEventFD()
+	if err != nil {
+		return fmt.Errorf("virtio-net: %w", err)
+	}
+	w := &worker{
+		dev: d, act: a, rx: a.Queues[rxQueue], tx: a.Queues[txQueue], stop: stop,
+		mergeable: f&featureMrgRxbuf != 0, done: make(chan struct{}),
+		frame: make([]byte, MaxFrame),
+	}
+	d.mu.Lock()
+	d.worker = w
+	d.mu.Unlock()
+	go w.run()
+	return nil
+}
+
+// Reset implements virtio.Backend.
+func (d *Device) Reset() {
+	d.mu.Lock()
+	w := d.worker
+	d.worker = nil
+	d.mu.Unlock()
+	if w == nil {
+		return
+	}
+	if err := w.stop.Signal(); err != nil {
+		d.log.Warn("virtio-net: stop worker", "err", err)
+	}
+	<-w.done
+	if err := w.stop.Close(); err != nil {
+		d.log.Warn("virtio-net: stop worker", "err", err)
+	}
+	// Offloads the next driver has not accepted must not reach it.
+	if err := d.port.SetOffload(false, false, false, false); err != nil {
+		d.log.Warn("virtio-net: reset offloads", "err", err)
+	}
+}
+
+// worker moves frames both ways between activation and reset.
+type worker struct {
+	dev       *Device
+	act       *virtio.Activation
+	rx, tx    *virtio.Queue
+	stop      *virtio.EventFD
+	mergeable bool
+	done      chan struct{}
+
+	chain virtio.Chain
+	// frame holds a received frame that has not been delivered; pending
+	// is its length (0: none).
+	frame   []byte
+	pending int
+	broken  bool
+	// first and skip are scratch slices of buffer slices.
+	first, skip [][]byte
+}
+
+func (w *worker) fail(err error) {
+	w.broken = true
+	w.act.Fail(err)
+}
+
+func (w *worker) run() {
+	defer close(w.done)
+	const (
+		pollStop = iota
+		pollRxKick
+		pollTxKick
+		pollTap
+	)
+	fds := []unix.PollFd{
+		pollStop:   {Fd: int32(w.stop.FD()), Events: unix.POLLIN},
+		pollRxKick: {Fd: int32(w.act.Kicks[rxQueue].FD()), Events: unix.POLLIN},
+		pollTxKick: {Fd: int32(w.act.Kicks[txQueue].FD()), Events: unix.POLLIN},
+		pollTap:    {Fd: int32(w.dev.port.FD()), Events: unix.POLLIN},
+	}
+	for {
+		wantTap := false
+		if !w.broken {
+			w.transmit()
+		}
+		if !w.broken {
+			wantTap = w.receive()
+		}
+		// Backpressure: the tap is not polled while the guest has no
+		// buffers for what it would read.
+		fds[pollTap].Fd = -1
+		if wantTap {
+			fds[pollTap].Fd = int32(w.dev.port.FD())
+		}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if err != nil {
+				w.dev.log.Warn("virtio-net: poll", "err", err)
+				return
+			}
+			break
+		}
+		if fds[pollStop].Revents != 0 {
+			return
+		}
+		w.act.Kicks[rxQueue].Drain()
+		w.act.Kicks[txQueue].Drain()
+	}
+}
+
+// transmit writes every available transmit chain to the tap.
+func (w *worker) transmit() {
+	q := w.tx
+	sent := false
+	for {
+		q.SetNotify(false)
+		for {
+			ok, err := q.Next(&w.chain)
+			if err != nil {
+				w.fail(err)
+				return
+			}
+			if !ok {
+				break
+			}
+			w.send(&w.chain)
+			if err := q.Push(w.chain.Head, 0); err != nil {
+				w.fail(err)
+				return
+			}
+			sent = true
+		}
+		q.SetNotify(true)
+		more, err := q.Pending()
+		if err != nil {
+			w.fail(err)
+			return
+		}
+		if !more {
+			break
+		}
+	}
+	if sent && q.NeedsInterrupt() {
+		w.act.Interrupt(txQueue)
+	}
+}
+
+// send writes one frame, header first, to the tap; frames the tap cannot
+// take are dropped, as a NIC drops on a full or broken link.
+func (w *worker) send(c *virtio.Chain) {
+	n := c.ReadableLen()
+	if n < VnetHdrSize || n > MaxFrame {
+		w.dev.txDropped.Add(1)
+		w.dev.log.Debug("virtio-net: transmit chain of bad size dropped", "bytes", n)
+		return
+	}
+	bufs := c.Readable
+	if len(bufs) > 1024 { // UIO_MAXIOV
+		w.dev.txDropped.Add(1)
+		return
+	}
+	for {
+		_, err := unix.Writev(w.dev.port.FD(), bufs)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			// EINVAL: a header the kernel rejects; EAGAIN, EIO: the
+			// tap is full or down.
+			w.dev.txDropped.Add(1)
+			w.dev.log.Debug("virtio-net: frame dropped by the tap", "err", err)
+		}
+		return
+	}
+}
+
+// receive moves frames from the tap into receive buffers until the tap is
+// empty or the buffers run out. It reports whether to wait for the tap
+// (true) or for the guest to add buffers (false).
+func (w *worker) receive() bool {
+	q := w.rx
+	delivered := false
+	defer func() {
+		if delivered && !w.broken && q.NeedsInterrupt() {
+			w.act.Interrupt(rxQueue)
+		}
+	}()
+	for {
+		if w.pending == 0 {
+			n, err := unix.Read(w.dev.port.FD(), w.frame)
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			if errors.Is(err, unix.EAGAIN) {
+				return true
+			}
+			if err != nil {
+				w.dev.log.Warn("virtio-net: read tap", "err", err)
+				return true
+			}
+			if n < VnetHdrSize {
+				continue
+			}
+			w.pending = n
+		}
+		ok, err := w.deliver(w.frame[:w.pending])
+		if err != nil {
+			w.fail(err)
+			return false
+		}
+		if !ok {
+			// Out of buffers: ask to be told of new ones; if some came
+			// meanwhile, go on.
+			q.SetNotify(true)
+			more, err := q.Pending()
+			if err != nil {
+				w.fail(err)
+				return false
+			}
+			if !more {
+				return false
+			}
+			continue
+		}
+		w.pending = 0
+		delivered = true
+	}
+}
+
+// deliver puts frame into as many receive chains as it needs (one, unless
+// MRG_RXBUF was negotiated). It returns false, taking nothing, when there
+// are not enough chains yet. A frame too large for a single chain without
+// MRG_RXBUF is dropped (the driver broke section 5.1.6.3.1).
+func (w *worker) deliver(frame []byte) (bool, error) {
+	q := w.rx
+	var heads [QueueSize]uint16
+	var lens [QueueSize]uint32
+	taken := 0
+	for off := 0; off < len(frame); {
+		if taken == len(heads) {
+			// More chains than the queue holds and still not done: the
+			// buffers are tiny. Drop the frame, keep the buffers.
+			q.Undo(uint16(taken))
+			w.dev.rxDropped.Add(1)
+			return true, nil
+		}
+		ok, err := q.Next(&w.chain)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			q.Undo(uint16(taken))
+			return false, nil
+		}
+		room := int(min(w.chain.WritableLen(), uint64(len(frame)-off)))
+		if taken == 0 {
+			if room < VnetHdrSize {
+				return false, &virtio.GuestError{Reason: fmt.Sprintf(
+					"virtio-net: receive chain %d has no room for the %d-byte header", w.chain.Head, VnetHdrSize)}
+			}
+			if !w.mergeable && room < len(frame) {
+				// Give the chain back empty and drop the frame.
+				w.dev.rxDropped.Add(1)
+				return true, q.Push(w.chain.Head, 0)
+			}
+			// The header's buffers, kept for num_buffers below: the
+			// chain's own slice is reused by the next Next.
+			w.first = append(w.first[:0], w.chain.Writable...)
+		}
+		n := virtio.CopyTo(w.chain.Writable, frame[off:off+room])
+		heads[taken], lens[taken] = w.chain.Head, uint32(n)
+		taken++
+		off += n
+	}
+	// num_buffers: how many chains this frame took (section 5.1.6.4).
+	var nb [2]byte
+	binary.LittleEndian.PutUint16(nb[:], uint16(taken))
+	field, _ := virtio.Skip(w.skip, w.first, numBuffersOffset)
+	w.skip = field
+	virtio.CopyTo(field, nb[:])
+	for i := range taken {
+		if err := q.Push(heads[i], lens[i]); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
