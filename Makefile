@@ -38,7 +38,8 @@ test: images vet
 	@set -o pipefail; $(GO) test -count=1 -p 1 -timeout 25m -v ./... 2>&1 | tee $(TESTLOG) \
 	  | grep --line-buffered -E '^(ok|FAIL|--- FAIL|panic:|govmm harness:|\?)' \
 	  || { echo "== failures:"; grep -B 5 -A 30 -E -- '^(--- FAIL|panic:)' $(TESTLOG) | head -300; \
-	       grep -A 50 -E -- '^govmm harness: nested KVM harness' $(TESTLOG) | head -200; exit 1; }
+	       grep -A 50 -E -- '^govmm harness: nested KVM harness' $(TESTLOG) | head -200; \
+	       grep -B 1 -E -- '^[^ ]+\.go:[0-9]+:[0-9]+: ' $(TESTLOG) | head -50; exit 1; }
 	@echo "== nested KVM smoke test (forced through the outer guest)"
 	GOVMM_HARNESS=nested $(GO) test -count=1 -v -run 'TestSmoke' ./kvm/
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 )
 
@@ -28,7 +30,54 @@ const (
 	// command to run: base64url (no padding) of a JSON array of strings, so
 	// no quoting rule of the kernel's command-line parser can split or eat it.
 	CommandParam = "govmm.cmd"
+	// NetParam configures one guest interface: govmm.net=MAC,ADDR/PREFIX,GATEWAY
+	// (the gateway may be empty). It may appear once per interface.
+	NetParam = "govmm.net"
+	// HostAddrEnv is set in the command's environment to the gateway of
+	// the first configured interface: the host's end of the link.
+	HostAddrEnv = "GOVMM_HOST_ADDR"
 )
+
+// Net is one guest interface the agent configures, found by its MAC.
+type Net struct {
+	MAC     net.HardwareAddr
+	Addr    netip.Prefix // the guest's address and the link's prefix
+	Gateway netip.Addr   // default route; invalid for none
+}
+
+// EncodeNet returns the kernel command-line word for n.
+func EncodeNet(n Net) (string, error) {
+	if len(n.MAC) != 6 || !n.Addr.IsValid() {
+		return "", fmt.Errorf("encode guest network: need a MAC and an address, got %q and %s", n.MAC, n.Addr)
+	}
+	gw := ""
+	if n.Gateway.IsValid() {
+		gw = n.Gateway.String()
+	}
+	return fmt.Sprintf("%s=%s,%s,%s", NetParam, n.MAC, n.Addr, gw), nil
+}
+
+func parseNet(v string) (Net, error) {
+	parts := strings.Split(v, ",")
+	if len(parts) != 3 {
+		return Net{}, fmt.Errorf("parse %s=%s: want MAC,ADDR/PREFIX,GATEWAY", NetParam, v)
+	}
+	mac, err := net.ParseMAC(parts[0])
+	if err != nil || len(mac) != 6 {
+		return Net{}, fmt.Errorf("parse %s=%s: bad MAC %q", NetParam, v, parts[0])
+	}
+	addr, err := netip.ParsePrefix(parts[1])
+	if err != nil {
+		return Net{}, fmt.Errorf("parse %s=%s: %w", NetParam, v, err)
+	}
+	n := Net{MAC: mac, Addr: addr}
+	if parts[2] != "" {
+		if n.Gateway, err = netip.ParseAddr(parts[2]); err != nil {
+			return Net{}, fmt.Errorf("parse %s=%s: %w", NetParam, v, err)
+		}
+	}
+	return n, nil
+}
 
 // ModuleOrderFile is where the initramfs lists, one path per line and in
 // dependency order, the modules the agent loads at start when the kernel
@@ -55,6 +104,8 @@ func EncodeCommand(argv []string) (string, error) {
 type Config struct {
 	// Command is the command to run; empty means an interactive shell.
 	Command []string
+	// Nets are the interfaces to configure.
+	Nets []Net
 }
 
 // ParseCmdline reads the agent's configuration from a kernel command line
@@ -63,6 +114,14 @@ type Config struct {
 func ParseCmdline(cmdline string) (Config, error) {
 	var c Config
 	for _, word := range strings.Fields(cmdline) {
+		if v, ok := strings.CutPrefix(word, NetParam+"="); ok {
+			n, err := parseNet(v)
+			if err != nil {
+				return Config{}, err
+			}
+			c.Nets = append(c.Nets, n)
+			continue
+		}
 		v, ok := strings.CutPrefix(word, CommandParam+"=")
 		if !ok {
 			continue

@@ -1,6 +1,8 @@
 package guest
 
 import (
+	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,4 +62,31 @@ func FuzzParseCmdline(f *testing.F) {
 			assert.NotEmpty(t, c.Command[0])
 		}
 	})
+}
+
+func TestNetRoundTrip(t *testing.T) {
+	mac, err := net.ParseMAC("02:00:00:aa:bb:cc")
+	require.NoError(t, err)
+	for _, n := range []Net{
+		{MAC: mac, Addr: netip.MustParsePrefix("10.213.0.2/24"), Gateway: netip.MustParseAddr("10.213.0.1")},
+		{MAC: mac, Addr: netip.MustParsePrefix("fd00::2/64")},
+	} {
+		word, err := EncodeNet(n)
+		require.NoError(t, err)
+		cfg, err := ParseCmdline("console=ttyS0 " + word + " quiet")
+		require.NoError(t, err)
+		require.Len(t, cfg.Nets, 1)
+		assert.Equal(t, n, cfg.Nets[0])
+	}
+	_, err = EncodeNet(Net{Addr: netip.MustParsePrefix("10.0.0.2/24")})
+	assert.Error(t, err, "no MAC")
+	for _, bad := range []string{
+		"govmm.net=02:00:00:aa:bb:cc",
+		"govmm.net=zz:00:00:aa:bb:cc,10.0.0.2/24,",
+		"govmm.net=02:00:00:aa:bb:cc,10.0.0.2,",
+		"govmm.net=02:00:00:aa:bb:cc,10.0.0.2/24,gateway",
+	} {
+		_, err := ParseCmdline(bad)
+		assert.Error(t, err, bad)
+	}
 }

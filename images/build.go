@@ -26,8 +26,9 @@ var GuestModules = []string{"virtio_pci", "virtio_blk", "virtio_net", "ext4", "c
 
 // OuterModules are what the nested harness's outer guest needs: KVM for the
 // emulated AMD CPU, and virtio-pci plus 9p to see the host's file system,
-// and overlayfs to make it writable in guest RAM.
-var OuterModules = []string{"kvm_amd", "virtio_pci", "9pnet_virtio", "9p", "overlay"}
+// overlayfs to make it writable in guest RAM, and tun for the taps of
+// govmm's network tests.
+var OuterModules = []string{"kvm_amd", "virtio_pci", "9pnet_virtio", "9p", "overlay", "tun"}
 
 // Builder builds images into CacheDir from the govmm source tree at
 // SourceDir (the guest agent and the outer init are built from source).

@@ -21,6 +21,7 @@ type Config struct {
 	CPUs        int
 	Cmdline     string // kernel command line
 	Disks       []DiskConfig
+	Nets        []NetConfig
 
 	Console io.Writer    // guest serial output; nil discards it
 	Log     *slog.Logger // govmm's own messages; nil means slog.Default()

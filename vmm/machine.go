@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +78,7 @@ type Machine struct {
 	devs *deviceSet
 	// disks are the opened, locked images; virtio the PCI devices.
 	disks  []*blk.Disk
+	nets   []openedNet
 	virtio []*virtioPCI
 	msi    *msiRouter
 	ended  chan event // devices report the end here; buffered, never blocks a vCPU
@@ -138,6 +140,14 @@ func New(cfg Config) (_ *Machine, err error) {
 
 	if m.disks, err = openDisks(cfg.Disks); err != nil {
 		return nil, err
+	}
+	var netWords []string
+	if m.nets, netWords, err = openNets(cfg.Nets); err != nil {
+		return nil, err
+	}
+	if len(netWords) > 0 {
+		cfg.Cmdline += " " + strings.Join(netWords, " ")
+		m.cfg.Cmdline = cfg.Cmdline
 	}
 
 	if m.sys, err = kvm.Open(kvm.DevicePath); err != nil {
@@ -299,6 +309,9 @@ func (m *Machine) Close() error {
 	}
 	for _, d := range m.disks {
 		errs = multierror.Append(errs, d.Close())
+	}
+	for _, n := range m.nets {
+		errs = multierror.Append(errs, n.tap.Close())
 	}
 	if m.devs != nil {
 		errs = multierror.Append(errs, m.devs.close())

@@ -12,6 +12,7 @@ import (
 	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/virtio"
 	"github.com/govmm/govmm/devices/virtio/blk"
+	virtionet "github.com/govmm/govmm/devices/virtio/net"
 	"github.com/govmm/govmm/kvm"
 )
 
@@ -237,6 +238,17 @@ func (m *Machine) addVirtioDevices(host *pci.Host) error {
 			return err
 		}
 		if err := m.addVirtioPCI(host, slot, name, backend, 0x018000); err != nil {
+			return err
+		}
+		slot++
+	}
+	for _, n := range m.nets {
+		name := fmt.Sprintf("virtio-net %s", n.tap.Name())
+		backend, err := virtionet.New(virtionet.Config{Port: n.tap, MAC: n.mac, Logger: m.log})
+		if err != nil {
+			return err
+		}
+		if err := m.addVirtioPCI(host, slot, name, backend, 0x020000); err != nil {
 			return err
 		}
 		slot++

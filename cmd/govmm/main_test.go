@@ -19,5 +19,9 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	if os.Getenv(asNetPeerEnv) == "1" {
+		netPeerMain()
+		return
+	}
 	os.Exit(harness.TestMain(m))
 }

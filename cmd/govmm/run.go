@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -33,7 +34,7 @@ func newRunCommand() *cobra.Command {
 		noVmlinux                    bool
 		cpus                         int
 		bootTime, verbose            bool
-		diskSpecs                    []string
+		diskSpecs, netSpecs          []string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] [-- COMMAND [ARGS...]]",
@@ -53,6 +54,14 @@ virtio block devices (/dev/vda, /dev/vdb, ... in order). Each image is locked
 while the VM runs: a second VM on the same image is refused. Make one from a
 directory with: mkfs.ext4 -d DIR disk.img 256M
 
+Networks (--net, repeatable) are virtio network devices on a tap. With
+--net auto, govmm creates a tap (govmm0, govmm1, ...), gives the host end
+10.213.N.1/24 and the guest 10.213.N.2/24 with the host as its gateway
+(the guest command finds the host's address in $GOVMM_HOST_ADDR); the tap
+goes away when govmm exits. Routing the guest further (NAT) is up to you.
+--net tap=NAME attaches to an existing tap (ip tuntap add mode tap NAME) and
+configures nothing. Taps need root or CAP_NET_ADMIN.
+
 The console is raw: keys such as Ctrl-C go to the guest. Type Ctrl-A x to
 stop the VM.
 
@@ -67,7 +76,8 @@ Exit status:
   govmm run --kernel bzImage --initrd initramfs.cpio --mem 1G --cpus 4
   govmm run --mem 256M -- sh -c 'cat /proc/meminfo | head -1'
   govmm run --boot-time -- true
-  govmm run --disk data.img --disk ref.img,readonly,serial=ref0 -- sh -c 'mount /dev/vda /mnt && ls /mnt'`,
+  govmm run --disk data.img --disk ref.img,readonly,serial=ref0 -- sh -c 'mount /dev/vda /mnt && ls /mnt'
+  govmm run --net auto -- sh -c 'ping -c 1 $GOVMM_HOST_ADDR'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
 				return usageError{fmt.Errorf("unexpected argument %q: put the guest command after --", args[0])}
@@ -105,6 +115,14 @@ Exit status:
 				}
 				disks = append(disks, d)
 			}
+			var nets []vmm.NetConfig
+			for _, spec := range netSpecs {
+				n, err := parseNetSpec(spec)
+				if err != nil {
+					return usageError{fmt.Errorf("--net %s: %w", spec, err)}
+				}
+				nets = append(nets, n)
+			}
 			if !cmd.Flags().Changed("cmdline") {
 				cmdline = vmm.DefaultCmdline
 			}
@@ -122,7 +140,7 @@ Exit status:
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			return runVM(cmd.Context(), vmm.Config{
 				Kernel: kernel, Initrd: initrd, Vmlinux: vmlinux, MemoryBytes: memBytes, CPUs: cpus, Cmdline: cmdline,
-				Disks: disks, Console: os.Stdout, Log: log, Launch: launch,
+				Disks: disks, Nets: nets, Console: os.Stdout, Log: log, Launch: launch,
 			}, len(args) > 0, bootTime)
 		},
 	}
@@ -135,6 +153,7 @@ Exit status:
 	f.BoolVar(&noVmlinux, "no-vmlinux", false, "boot the bzImage as it is, decompressor included, even when an extracted vmlinux is at hand")
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line (replaces the default: "+vmm.DefaultCmdline+")")
 	f.StringArrayVar(&diskSpecs, "disk", nil, "PATH[,readonly][,serial=ID]: a raw disk image as a virtio block device (repeatable)")
+	f.StringArrayVar(&netSpecs, "net", nil, "auto[,mac=MAC] or tap=NAME[,mac=MAC]: a virtio network device on a new or existing tap (repeatable)")
 	f.BoolVar(&bootTime, "boot-time", false, "print the time from launch to the guest's init on stderr")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs on stderr")
 	return cmd
@@ -256,4 +275,35 @@ func parseDiskSpec(spec string) (vmm.DiskConfig, error) {
 		}
 	}
 	return d, nil
+}
+
+// parseNetSpec parses auto[,mac=MAC] or tap=NAME[,mac=MAC].
+func parseNetSpec(spec string) (vmm.NetConfig, error) {
+	var n vmm.NetConfig
+	for i, opt := range strings.Split(spec, ",") {
+		key, value, hasValue := strings.Cut(opt, "=")
+		switch {
+		case i == 0 && key == "auto" && !hasValue:
+			n.Auto = true
+		case i == 0 && key == "tap" && value != "":
+			if len(value) >= 16 {
+				return n, fmt.Errorf("tap name %q is longer than 15 bytes", value)
+			}
+			n.Tap = value
+		case i == 0:
+			return n, fmt.Errorf("start with auto or tap=NAME, not %q", opt)
+		case key == "mac" && hasValue:
+			mac, err := net.ParseMAC(value)
+			if err != nil || len(mac) != 6 {
+				return n, fmt.Errorf("bad MAC %q (want 6 bytes, like 02:00:00:00:00:01)", value)
+			}
+			if mac[0]&1 != 0 {
+				return n, fmt.Errorf("MAC %s is a multicast address", mac)
+			}
+			n.MAC = mac
+		default:
+			return n, fmt.Errorf("unknown option %q (options: mac=MAC)", opt)
+		}
+	}
+	return n, nil
 }

@@ -72,6 +72,15 @@ func run() int {
 		log.Printf("%v", err)
 		return 125
 	}
+	env := append(os.Environ(), "PATH=/bin:/sbin:/usr/bin:/usr/sbin:/bbin")
+	if len(cfg.Nets) > 0 {
+		if err := configureNets(cfg.Nets); err != nil {
+			log.Printf("network: %v", err)
+		}
+		if gw := cfg.Nets[0].Gateway; gw.IsValid() {
+			env = append(env, guest.HostAddrEnv+"="+gw.String())
+		}
+	}
 	argv := cfg.Command
 	if len(argv) == 0 {
 		argv = []string{"gosh"}
@@ -84,7 +93,7 @@ func run() int {
 		cmd.Args[0] = cmd.Path
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = console, console, console
-	cmd.Env = append(os.Environ(), "PATH=/bin:/sbin:/usr/bin:/usr/sbin:/bbin")
+	cmd.Env = env
 	cmd.Dir = "/"
 	err = cmd.Run()
 	var exitErr *exec.ExitError
