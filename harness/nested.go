@@ -41,6 +41,10 @@ type Outer struct {
 	// boot takes about 7 s). BootAttempts bounds the restarts; 0 means 3.
 	BootTimeout  time.Duration
 	BootAttempts int
+	// RetryHungJob reruns the job from the start in a new outer guest
+	// when the outer kernel locks up while it runs (within BootAttempts).
+	// Only for jobs that may run twice, such as tests.
+	RetryHungJob bool
 }
 
 // DefaultOuter is the outer guest built by `make images` into the default
@@ -106,27 +110,51 @@ func (o *Outer) Run(ctx context.Context, c Command) (int, error) {
 	if attempts <= 0 {
 		attempts = 3
 	}
-	// Under a software CPU the outer kernel now and then stalls early in its
-	// boot (seen on CI: stuck after the PnP scan for 27 minutes). Until the
-	// init says it is starting the job nothing of the job has run, so a
-	// stalled boot is cut short and retried.
-	var stalls []string
+	// Under a software CPU the outer kernel now and then locks up: early in
+	// its boot (seen on CI: stuck after the PnP scan for 27 minutes) or
+	// later, all its vCPUs spinning in soft lockups (QEMU 7.2's TCG can
+	// starve a vCPU of the IPI that live code patching waits for). Until
+	// the init says it is starting the job nothing of the job has run, so a
+	// stalled boot is cut short and retried; a lockup during the job is
+	// retried only if the caller allows rerunning the job (RetryHungJob).
+	var last string
 	for attempt := 1; attempt <= attempts; attempt++ {
 		code, err := o.attempt(ctx, qemuPath, runDir, c, timeout, bootTimeout)
 		var stall *bootStallError
-		if !errors.As(err, &stall) {
+		var hang *lockupError
+		switch {
+		case errors.As(err, &stall):
+			last = stall.console
+			if c.Stderr != nil && attempt < attempts {
+				fmt.Fprintf(c.Stderr, "govmm harness: the outer guest did not start the job within %s (attempt %d of %d); restarting it\n",
+					bootTimeout, attempt, attempts)
+			}
+		case errors.As(err, &hang) && (!hang.jobStarted || o.RetryHungJob):
+			last = hang.console
+			if c.Stderr != nil && attempt < attempts {
+				fmt.Fprintf(c.Stderr, "govmm harness: the outer guest's kernel locked up (%s) (attempt %d of %d); rerunning the job in a new one\n",
+					hang.marker, attempt, attempts)
+			}
+		case errors.As(err, &hang):
+			return 0, fmt.Errorf("nested KVM harness: the outer guest's kernel locked up (%s) while the command ran; "+
+				"it was stopped, and is not rerun (it may have had effects)\n--- outer guest console (last lines) ---\n%s", hang.marker, hang.console)
+		default:
 			return code, err
 		}
-		stalls = append(stalls, stall.console)
-		if c.Stderr != nil && attempt < attempts {
-			fmt.Fprintf(c.Stderr, "govmm harness: the outer guest did not start the job within %s (attempt %d of %d); restarting it\n",
-				bootTimeout, attempt, attempts)
-		}
 	}
-	return 0, fmt.Errorf("nested KVM harness: the outer guest did not start the job within %s, %d times in a row; "+
+	return 0, fmt.Errorf("nested KVM harness: the outer guest stalled or locked up %d times in a row; "+
 		"the host may be overloaded (raise Outer.BootTimeout) or the outer kernel hangs under QEMU's software CPU"+
-		"\n--- outer guest console of the last attempt (last lines) ---\n%s", bootTimeout, attempts, stalls[len(stalls)-1])
+		"\n--- outer guest console of the last attempt (last lines) ---\n%s", attempts, last)
 }
+
+// lockupError says the outer guest's kernel reported a lockup.
+type lockupError struct {
+	marker     string
+	jobStarted bool
+	console    string
+}
+
+func (e *lockupError) Error() string { return "outer guest kernel locked up: " + e.marker }
 
 // bootStallError says the outer guest did not reach the job in time.
 type bootStallError struct{ console string }
@@ -137,7 +165,7 @@ func (e *bootStallError) Error() string { return "outer guest stalled while boot
 func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command, timeout, bootTimeout time.Duration) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	stalled := make(chan struct{})
+	var verdict watchVerdict
 
 	// The command's stdout and stderr each get a serial port of their own,
 	// reaching QEMU as inherited pipes (fds 3 and 4), so they stay apart from
@@ -190,14 +218,17 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 	errW.Close()
 	if runErr == nil {
 		watchDone := make(chan struct{})
+		verdictCh := make(chan watchVerdict, 1)
 		go func() {
-			if !waitForLine(ctx, consolePath, job.StartedLine, bootTimeout, watchDone) {
-				close(stalled)
+			v := watchConsole(ctx, consolePath, bootTimeout, watchDone)
+			if v.stalled || v.lockup != "" {
 				cancel()
 			}
+			verdictCh <- v
 		}()
 		runErr = cmd.Wait()
 		close(watchDone)
+		verdict = <-verdictCh
 	} else {
 		outR.Close()
 		errR.Close()
@@ -209,10 +240,11 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 		return fmt.Sprintf("\n--- outer guest console (last lines) ---\n%s\n--- qemu output (last lines) ---\n%s",
 			lastLines(console, 40), lastLines(withoutTCGWarnings(qemuLog.Bytes()), 10))
 	}
-	select {
-	case <-stalled:
+	switch {
+	case verdict.stalled:
 		return 0, &bootStallError{console: lastLines(console, 40)}
-	default:
+	case verdict.lockup != "":
+		return 0, &lockupError{marker: verdict.lockup, jobStarted: verdict.started, console: lastLines(console, 40)}
 	}
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("nested KVM harness: the outer guest did not finish within %s (stopped it); "+
@@ -235,28 +267,63 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 	return st.ExitCode, nil
 }
 
-// waitForLine polls the file at path until it holds line, and reports
-// whether it did within limit. It also returns true when ctx ends or done
-// closes first: only a real stall counts as one.
-func waitForLine(ctx context.Context, path, line string, limit time.Duration, done <-chan struct{}) bool {
-	deadline := time.NewTimer(limit)
+// lockupMarkers are what the outer kernel prints when its vCPUs stop
+// making progress (kernel/watchdog.c, kernel/rcu/tree_stall.h). A guest
+// that prints them under QEMU's software CPU does not recover.
+var lockupMarkers = []string{"BUG: soft lockup", "rcu_preempt self-detected stall", "rcu_preempt detected stalls"}
+
+// watchVerdict is what watchConsole saw.
+type watchVerdict struct {
+	started bool   // the init printed job.StartedLine
+	stalled bool   // it did not within the boot timeout
+	lockup  string // the lockup marker seen, if any
+}
+
+// watchConsole follows the outer guest's console file until done closes or
+// ctx ends, and returns as soon as the boot stalls (no job.StartedLine
+// within bootTimeout) or the kernel reports a lockup.
+func watchConsole(ctx context.Context, path string, bootTimeout time.Duration, done <-chan struct{}) watchVerdict {
+	var v watchVerdict
+	deadline := time.NewTimer(bootTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	want := []byte(line)
+	check := func() bool {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return false
+		}
+		if !v.started && bytes.Contains(b, []byte(job.StartedLine)) {
+			v.started = true
+		}
+		for _, m := range lockupMarkers {
+			if bytes.Contains(b, []byte(m)) {
+				v.lockup = m
+				return true
+			}
+		}
+		return false
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return true
+			return v
 		case <-done:
-			return true
+			check()
+			v.lockup = "" // it finished anyway
+			return v
 		case <-tick.C:
-			if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, want) {
-				return true
+			if check() {
+				return v
 			}
 		case <-deadline.C:
-			b, _ := os.ReadFile(path)
-			return bytes.Contains(b, want)
+			if check() {
+				return v
+			}
+			if !v.started {
+				v.stalled = true
+				return v
+			}
 		}
 	}
 }

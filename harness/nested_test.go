@@ -95,8 +95,9 @@ func TestNestedHarnessFailuresSayWhatToDo(t *testing.T) {
 
 // fakeQEMU is a stand-in for qemu-system-x86_64 that acts out an outer
 // guest: attempts before the $FAKE_QEMU_BOOTS_ON-th stall before the init
-// starts the job; the one that boots prints the start line, writes "out"
-// and "err" to the job's two ports and reports exit status 5.
+// starts the job; attempts before the $FAKE_QEMU_LOCKUP_UNTIL-th lock up
+// after starting it; the one that gets through prints the start line,
+// writes "out" and "err" to the job's two ports and reports exit status 5.
 const fakeQEMU = `#!/bin/sh
 prev=
 for a in "$@"; do
@@ -109,14 +110,19 @@ echo $n > "$FAKE_QEMU_COUNT"
 echo "[    1.825171] pnp: PnP ACPI: found 7 devices" > "$console"
 if [ "$n" -lt "$FAKE_QEMU_BOOTS_ON" ]; then exec sleep 600; fi
 echo "govmm-outer: starting the job" >> "$console"
+if [ "$n" -lt "${FAKE_QEMU_LOCKUP_UNTIL:-0}" ]; then
+	echo "[  673.612466] watchdog: BUG: soft lockup - CPU#3 stuck for 514s! [ksoftirqd/3:31]" >> "$console"
+	exec sleep 600
+fi
 echo out >&3
 echo err >&4
 printf '{"exit_code":5,"kvm":true}' > "$rundir/status.json"
 `
 
 // TestNestedRestartsAStalledBoot checks, with a fake QEMU, that an outer
-// guest that stalls before starting the job is restarted, and that the
-// harness gives up with the console after BootAttempts stalls.
+// guest that stalls before starting the job is restarted, that one whose
+// kernel locks up during the job is rerun only when the job may run twice,
+// and that the harness gives up with the console after BootAttempts.
 func TestNestedRestartsAStalledBoot(t *testing.T) {
 	dir := t.TempDir()
 	qemu := filepath.Join(dir, "qemu")
@@ -125,24 +131,33 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 	require.NoError(t, os.WriteFile(kernel, nil, 0o644))
 
 	for _, tc := range []struct {
-		name     string
-		bootsOn  int
-		attempts int
-		wantCode int
-		wantErr  []string
-		wantRuns int
+		name        string
+		bootsOn     int
+		lockupUntil int
+		retryHung   bool
+		attempts    int
+		wantCode    int
+		wantErr     []string
+		wantRuns    int
+		wantStderr  string
 	}{
 		{name: "boots first time", bootsOn: 1, attempts: 3, wantCode: 5, wantRuns: 1},
-		{name: "boots on the third attempt", bootsOn: 3, attempts: 3, wantCode: 5, wantRuns: 3},
+		{name: "boots on the third attempt", bootsOn: 3, attempts: 3, wantCode: 5, wantRuns: 3, wantStderr: "restarting it"},
 		{name: "never boots", bootsOn: 99, attempts: 2, wantRuns: 2,
-			wantErr: []string{"did not start the job within 1s, 2 times in a row", "pnp: PnP ACPI: found 7 devices"}},
+			wantErr: []string{"stalled or locked up 2 times in a row", "pnp: PnP ACPI: found 7 devices"}},
+		{name: "locks up once during a test job", bootsOn: 1, lockupUntil: 2, retryHung: true, attempts: 3, wantCode: 5, wantRuns: 2,
+			wantStderr: "locked up (BUG: soft lockup) (attempt 1 of 3); rerunning the job"},
+		{name: "locks up during a job that must not rerun", bootsOn: 1, lockupUntil: 2, attempts: 3, wantRuns: 1,
+			wantErr: []string{"locked up (BUG: soft lockup) while the command ran", "not rerun", "CPU#3 stuck"}},
+		{name: "boot stall, then lockup, then through", bootsOn: 2, lockupUntil: 3, retryHung: true, attempts: 3, wantCode: 5, wantRuns: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			count := filepath.Join(t.TempDir(), "count")
 			t.Setenv("FAKE_QEMU_COUNT", count)
 			t.Setenv("FAKE_QEMU_BOOTS_ON", fmt.Sprint(tc.bootsOn))
+			t.Setenv("FAKE_QEMU_LOCKUP_UNTIL", fmt.Sprint(tc.lockupUntil))
 			o := Outer{Kernel: kernel, Initramfs: kernel, QEMU: qemu, Timeout: time.Minute,
-				BootTimeout: time.Second, BootAttempts: tc.attempts}
+				BootTimeout: time.Second, BootAttempts: tc.attempts, RetryHungJob: tc.retryHung}
 			var stdout, stderr bytes.Buffer
 			code, err := o.Run(context.Background(), Command{Args: []string{"true"}, Stdout: &stdout, Stderr: &stderr})
 			runs, readErr := os.ReadFile(count)
@@ -159,9 +174,7 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 			assert.Equal(t, tc.wantCode, code)
 			assert.Equal(t, "out\n", stdout.String())
 			assert.True(t, strings.HasSuffix(stderr.String(), "err\n"), "the job's stderr comes last: %q", stderr.String())
-			if tc.wantRuns > 1 {
-				assert.Contains(t, stderr.String(), "restarting it")
-			}
+			assert.Contains(t, stderr.String(), tc.wantStderr)
 		})
 	}
 }

@@ -52,6 +52,8 @@ func TestMain(m *testing.M) int {
 			outer.Timeout = d + 2*time.Minute
 		}
 	}
+	// A test binary may run twice: rerun it if the outer kernel locks up.
+	outer.RetryHungJob = true
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "govmm harness: %v\n", err)

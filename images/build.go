@@ -91,6 +91,9 @@ func (b *Builder) BuildAll(ctx context.Context) (*Manifest, error) {
 // the set of the kernel that booted).
 func (b *Builder) GuestInitramfs(ctx context.Context, kernels ...*Kernel) (string, error) {
 	const agentPkg = "github.com/govmm/govmm/guest/agent"
+	// iobench measures disks and networks from inside the guest, for the
+	// benchmarks.
+	const iobenchPkg = "github.com/govmm/govmm/guest/iobench"
 	type kernelModules struct {
 		k    *Kernel
 		mods []Module
@@ -103,7 +106,7 @@ func (b *Builder) GuestInitramfs(ctx context.Context, kernels ...*Kernel) (strin
 			return "", fmt.Errorf("guest initramfs: %w", err)
 		}
 		all = append(all, kernelModules{k, mods})
-		key, err := b.inputKey(ctx, k, mods, agentPkg)
+		key, err := b.inputKey(ctx, k, mods, agentPkg, iobenchPkg)
 		if err != nil {
 			return "", fmt.Errorf("guest initramfs: %w", err)
 		}
@@ -137,8 +140,8 @@ func (b *Builder) GuestInitramfs(ctx context.Context, kernels ...*Kernel) (strin
 		}
 		args = append(args, "-files", orderFile+":"+strings.TrimPrefix(guest.ModuleOrderFile(release), "/"))
 	}
-	args = append(args, "github.com/u-root/u-root/cmds/core/*", agentPkg)
-	b.logf("building guest initramfs with u-root (u-root core commands, govmm agent, %d modules for %d kernels); the first build takes about a minute", nmods, len(all))
+	args = append(args, "github.com/u-root/u-root/cmds/core/*", agentPkg, iobenchPkg)
+	b.logf("building guest initramfs with u-root (u-root core commands, govmm agent and iobench, %d modules for %d kernels); the first build takes about a minute", nmods, len(all))
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = b.SourceDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
@@ -228,23 +231,24 @@ func (b *Builder) publish(tmp, final string) error {
 // the module files, the Go toolchain, go.mod/go.sum (which pin u-root and
 // every other dependency) and the source of every package of this module
 // that pkg imports, directly or not.
-func (b *Builder) inputKey(ctx context.Context, k *Kernel, mods []Module, pkg string) (string, error) {
+func (b *Builder) inputKey(ctx context.Context, k *Kernel, mods []Module, pkgs ...string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "kernel %s %s\n", k.Package, k.Package.SHA256)
 	for _, m := range mods {
 		fmt.Fprintf(h, "module %s\n", m.Name)
 	}
-	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f",
-		`{{if .Module}}{{if .Module.Main}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{end}}{{end}}`, pkg)
+	args := append([]string{"list", "-deps", "-f",
+		`{{if .Module}}{{if .Module.Main}}{{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{end}}{{end}}`}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = b.SourceDir
 	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64")
 	listing, err := cmd.Output()
 	if err != nil {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
-			return "", fmt.Errorf("go list %s: %w\n%s", pkg, err, tail(exitErr.Stderr, 10))
+			return "", fmt.Errorf("go list %s: %w\n%s", pkgs, err, tail(exitErr.Stderr, 10))
 		}
-		return "", fmt.Errorf("go list %s (is Go installed?): %w", pkg, err)
+		return "", fmt.Errorf("go list %s (is Go installed?): %w", pkgs, err)
 	}
 	files := []string{filepath.Join(b.SourceDir, "go.mod"), filepath.Join(b.SourceDir, "go.sum")}
 	for _, line := range strings.Split(strings.TrimSpace(string(listing)), "\n") {

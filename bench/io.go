@@ -1,0 +1,394 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/govmm/govmm/guest"
+)
+
+// IOConfig is a disk and network benchmark: the same kernel, initramfs and
+// guest-side measurements (guest/iobench) for govmm and for QEMU with
+// virtio-blk-pci and virtio-net-pci (no vhost).
+type IOConfig struct {
+	Govmm, QEMU    string // QEMU "" skips its row
+	Kernel, Initrd string
+	MemMiB         int
+	Cmdline        string // kernel command line, without govmm's words
+	DiskMiB        int    // written, then read, sequentially; the random reads' range
+	RandSeconds    int
+	NetMiB         int // sent each way
+	Rounds         int
+	Dir            string // scratch space for the disk images
+	Progress       io.Writer
+	RunsInVMM      string
+}
+
+// IOMetrics are one VMM's figures, the medians over the rounds.
+type IOMetrics struct {
+	SeqWriteMiBs float64 `json:"seq_write_mib_s"`
+	SeqReadMiBs  float64 `json:"seq_read_mib_s"`
+	RandReadIOPS float64 `json:"rand_read_4k_iops"`
+	TCPToHost    float64 `json:"tcp_guest_to_host_mib_s"`
+	TCPToGuest   float64 `json:"tcp_host_to_guest_mib_s"`
+}
+
+// IORow is one VMM's results; Ratio is this row over QEMU's, metric by
+// metric (above 1: this row is faster).
+type IORow struct {
+	VMM     string     `json:"vmm"`
+	Skipped string     `json:"skipped,omitempty"`
+	Median  IOMetrics  `json:"median"`
+	Ratio   *IOMetrics `json:"ratio_to_qemu,omitempty"`
+}
+
+// IOReport is a whole I/O benchmark.
+type IOReport struct {
+	Date       time.Time `json:"date"`
+	Where      string    `json:"where"`
+	Rounds     int       `json:"rounds"`
+	DiskMiB    int       `json:"disk_mib"`
+	NetMiB     int       `json:"net_mib"`
+	NetSkipped string    `json:"net_skipped,omitempty"`
+	Rows       []IORow   `json:"rows"`
+	Distortion string    `json:"distortion,omitempty"`
+}
+
+// qemuBenchTap is the tap QEMU creates for its row, and qemuBenchNet the
+// link on it (govmm's own --net auto uses 10.213.N.0/24).
+const qemuBenchTap = "govmmqbench0"
+
+var qemuBenchNet = netip.MustParsePrefix("10.214.0.1/24")
+
+// IO runs the benchmark: Rounds boots per VMM, interleaved; each boot runs
+// every measurement once.
+func IO(ctx context.Context, cfg IOConfig) (*IOReport, error) {
+	rep := &IOReport{Date: time.Now().UTC(), Where: cfg.RunsInVMM, Rounds: cfg.Rounds, DiskMiB: cfg.DiskMiB, NetMiB: cfg.NetMiB}
+	if os.Geteuid() != 0 {
+		rep.NetSkipped = "not root: the network rows need taps (CAP_NET_ADMIN)"
+	}
+	type vmm struct {
+		name    string
+		skip    string
+		samples []IOMetrics
+	}
+	vmms := []*vmm{{name: "govmm"}, {name: "qemu-q35"}}
+	if _, err := exec.LookPath(cfg.QEMU); cfg.QEMU == "" || err != nil {
+		vmms[1].skip = "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
+	}
+	for round := 1; round <= cfg.Rounds; round++ {
+		for _, v := range vmms {
+			if v.skip != "" {
+				continue
+			}
+			m, err := ioRound(ctx, cfg, v.name, rep.NetSkipped == "")
+			if err != nil {
+				return nil, fmt.Errorf("%s, round %d: %w", v.name, round, err)
+			}
+			v.samples = append(v.samples, m)
+			fmt.Fprintf(cfg.Progress, "bench io: round %d/%d %-9s write %7.1f MiB/s  read %7.1f MiB/s  4k read %8.0f IOPS  tcp out %7.1f MiB/s  in %7.1f MiB/s\n",
+				round, cfg.Rounds, v.name, m.SeqWriteMiBs, m.SeqReadMiBs, m.RandReadIOPS, m.TCPToHost, m.TCPToGuest)
+		}
+	}
+	for _, v := range vmms {
+		row := IORow{VMM: v.name, Skipped: v.skip}
+		if v.skip == "" {
+			row.Median = medianMetrics(v.samples)
+		}
+		rep.Rows = append(rep.Rows, row)
+	}
+	if q := rep.Rows[1]; q.Skipped == "" {
+		g := rep.Rows[0].Median
+		rep.Rows[0].Ratio = &IOMetrics{
+			SeqWriteMiBs: ratio(g.SeqWriteMiBs, q.Median.SeqWriteMiBs),
+			SeqReadMiBs:  ratio(g.SeqReadMiBs, q.Median.SeqReadMiBs),
+			RandReadIOPS: ratio(g.RandReadIOPS, q.Median.RandReadIOPS),
+			TCPToHost:    ratio(g.TCPToHost, q.Median.TCPToHost),
+			TCPToGuest:   ratio(g.TCPToGuest, q.Median.TCPToGuest),
+		}
+	}
+	if os.Getenv("GOVMM_HARNESS_INSIDE") != "" {
+		rep.Distortion = "measured inside the nested harness's outer guest (software-emulated CPU, disk images in its RAM): absolute figures mean little; only the ratios compare"
+	}
+	return rep, nil
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func medianMetrics(ms []IOMetrics) IOMetrics {
+	med := func(get func(IOMetrics) float64) float64 {
+		var xs []float64
+		for _, m := range ms {
+			xs = append(xs, get(m))
+		}
+		slices.Sort(xs)
+		if len(xs) == 0 {
+			return 0
+		}
+		return xs[len(xs)/2]
+	}
+	return IOMetrics{
+		SeqWriteMiBs: med(func(m IOMetrics) float64 { return m.SeqWriteMiBs }),
+		SeqReadMiBs:  med(func(m IOMetrics) float64 { return m.SeqReadMiBs }),
+		RandReadIOPS: med(func(m IOMetrics) float64 { return m.RandReadIOPS }),
+		TCPToHost:    med(func(m IOMetrics) float64 { return m.TCPToHost }),
+		TCPToGuest:   med(func(m IOMetrics) float64 { return m.TCPToGuest }),
+	}
+}
+
+// ioRound boots one VM that runs every measurement, and reads the results
+// off its console.
+func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMetrics, error) {
+	img := filepath.Join(cfg.Dir, name+".img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		return IOMetrics{}, err
+	}
+	defer os.Remove(img)
+	if err := os.Truncate(img, int64(cfg.DiskMiB+1)<<20); err != nil {
+		return IOMetrics{}, err
+	}
+	script := fmt.Sprintf("iobench seqwrite /dev/vda %d && iobench seqread /dev/vda %d && iobench randread /dev/vda %d %d",
+		cfg.DiskMiB, cfg.DiskMiB, cfg.DiskMiB, cfg.RandSeconds)
+
+	var peer *tcpPeer
+	if withNet {
+		var err error
+		if peer, err = newTCPPeer(cfg.NetMiB); err != nil {
+			return IOMetrics{}, err
+		}
+		defer peer.close()
+		script += fmt.Sprintf(" && iobench tcpsend $%s:%d %d && iobench tcprecv $%s:%d",
+			guest.HostAddrEnv, peer.uploadPort, cfg.NetMiB, guest.HostAddrEnv, peer.downloadPort)
+	}
+	cmdWord, err := guest.EncodeCommand([]string{"sh", "-c", script})
+	if err != nil {
+		return IOMetrics{}, err
+	}
+	mem := fmt.Sprintf("%dM", cfg.MemMiB)
+	var args []string
+	okCode := 0
+	switch name {
+	case "govmm":
+		args = []string{cfg.Govmm, "run", "--kernel", cfg.Kernel, "--initrd", cfg.Initrd, "--mem", mem,
+			"--cmdline", cfg.Cmdline + " " + cmdWord, "--disk", img}
+		if withNet {
+			args = append(args, "--net", "auto")
+		}
+		args = append(args, "--", "sh")
+	default:
+		cmdline := cfg.Cmdline
+		args = []string{cfg.QEMU, "-M", "q35", "-enable-kvm", "-cpu", "host", "-m", mem, "-smp", "1",
+			"-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
+			"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=1", guest.ExitStatusPort),
+			"-kernel", cfg.Kernel, "-initrd", cfg.Initrd,
+			"-drive", "file=" + img + ",if=none,id=d0,format=raw",
+			"-device", "virtio-blk-pci,drive=d0"}
+		if withNet {
+			mac := "02:00:00:00:42:01"
+			word, err := guest.EncodeNet(guest.Net{MAC: mustMAC(mac), Addr: netip.PrefixFrom(qemuBenchNet.Addr().Next(), 24), Gateway: qemuBenchNet.Addr()})
+			if err != nil {
+				return IOMetrics{}, err
+			}
+			cmdline += " " + word
+			args = append(args,
+				"-netdev", "tap,id=n0,ifname="+qemuBenchTap+",script=no,downscript=no,vhost=off",
+				"-device", "virtio-net-pci,netdev=n0,mac="+mac)
+		}
+		args = append(args, "-append", cmdline+" "+cmdWord)
+		okCode = 1 // isa-debug-exit: (0 << 1) | 1
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return IOMetrics{}, err
+	}
+	if withNet && name != "govmm" {
+		// QEMU creates its tap; the host end needs its address before the
+		// guest connects (iobench retries meanwhile).
+		if err := configureTap(ctx, qemuBenchTap, qemuBenchNet); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return IOMetrics{}, err
+		}
+	}
+	err = cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	if code != okCode {
+		return IOMetrics{}, fmt.Errorf("exit status %d (%v); output:\n%s", code, err, lastN(out.String(), 40))
+	}
+	return parseIOResults(out.String(), withNet)
+}
+
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func lastN(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+var ioResult = regexp.MustCompile(`iobench result name=(\w+) bytes=(\d+) ops=(\d+) seconds=([0-9.]+)`)
+
+// parseIOResults turns iobench's result lines into metrics.
+func parseIOResults(out string, withNet bool) (IOMetrics, error) {
+	var m IOMetrics
+	seen := map[string]bool{}
+	for _, r := range ioResult.FindAllStringSubmatch(out, -1) {
+		bytes, _ := strconv.ParseFloat(r[2], 64)
+		ops, _ := strconv.ParseFloat(r[3], 64)
+		secs, _ := strconv.ParseFloat(r[4], 64)
+		if secs <= 0 {
+			return m, fmt.Errorf("iobench %s: %s seconds", r[1], r[4])
+		}
+		mibs := bytes / (1 << 20) / secs
+		switch r[1] {
+		case "seqwrite":
+			m.SeqWriteMiBs = mibs
+		case "seqread":
+			m.SeqReadMiBs = mibs
+		case "randread":
+			m.RandReadIOPS = ops / secs
+		case "tcpsend":
+			m.TCPToHost = mibs
+		case "tcprecv":
+			m.TCPToGuest = mibs
+		}
+		seen[r[1]] = true
+	}
+	want := []string{"seqwrite", "seqread", "randread"}
+	if withNet {
+		want = append(want, "tcpsend", "tcprecv")
+	}
+	for _, w := range want {
+		if !seen[w] {
+			return m, fmt.Errorf("no %s result in the guest's output:\n%s", w, lastN(out, 40))
+		}
+	}
+	return m, nil
+}
+
+// configureTap waits for the tap name to appear and gives it addr.
+func configureTap(ctx context.Context, name string, addr netip.Prefix) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		link, err := netlink.LinkByName(name)
+		if err == nil {
+			ipnet := &net.IPNet{IP: addr.Addr().AsSlice(), Mask: net.CIDRMask(addr.Bits(), 32)}
+			if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipnet}); err != nil {
+				return fmt.Errorf("tap %s: add %s: %w", name, addr, err)
+			}
+			return netlink.LinkSetUp(link)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("tap %s did not appear: %w", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tcpPeer is the host end of the network measurements: the guest uploads
+// to one port (read and discarded) and downloads from the other.
+type tcpPeer struct {
+	up, down                 net.Listener
+	uploadPort, downloadPort int
+	done                     chan struct{}
+}
+
+func newTCPPeer(mib int) (*tcpPeer, error) {
+	up, err := net.Listen("tcp4", ":0")
+	if err != nil {
+		return nil, err
+	}
+	down, err := net.Listen("tcp4", ":0")
+	if err != nil {
+		up.Close()
+		return nil, err
+	}
+	p := &tcpPeer{up: up, down: down, done: make(chan struct{}),
+		uploadPort: up.Addr().(*net.TCPAddr).Port, downloadPort: down.Addr().(*net.TCPAddr).Port}
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	go func() {
+		buf := make([]byte, 1<<20)
+		for {
+			c, err := down.Accept()
+			if err != nil {
+				return
+			}
+			for range mib {
+				if _, err := c.Write(buf); err != nil {
+					break
+				}
+			}
+			c.Close()
+		}
+	}()
+	return p, nil
+}
+
+func (p *tcpPeer) close() {
+	p.up.Close()
+	p.down.Close()
+}
+
+// WriteTable prints the report for people.
+func (rep *IOReport) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "I/O benchmark: %d MiB disk, %d MiB each way over TCP, %d rounds (%s)\n", rep.DiskMiB, rep.NetMiB, rep.Rounds, rep.Where)
+	if rep.Distortion != "" {
+		fmt.Fprintf(w, "NOTE: %s\n", rep.Distortion)
+	}
+	if rep.NetSkipped != "" {
+		fmt.Fprintf(w, "network rows skipped: %s\n", rep.NetSkipped)
+	}
+	fmt.Fprintf(w, "%-22s %14s %14s %14s %14s %14s\n", "", "seq write", "seq read", "4k rand read", "tcp out", "tcp in")
+	for _, r := range rep.Rows {
+		if r.Skipped != "" {
+			fmt.Fprintf(w, "%-22s skipped: %s\n", r.VMM, r.Skipped)
+			continue
+		}
+		m := r.Median
+		fmt.Fprintf(w, "%-22s %8.1f MiB/s %8.1f MiB/s %9.0f IOPS %8.1f MiB/s %8.1f MiB/s\n", r.VMM,
+			m.SeqWriteMiBs, m.SeqReadMiBs, m.RandReadIOPS, m.TCPToHost, m.TCPToGuest)
+	}
+	if r := rep.Rows[0]; r.Ratio != nil {
+		m := r.Ratio
+		fmt.Fprintf(w, "%-22s %13.2fx %13.2fx %13.2fx %13.2fx %13.2fx\n", "govmm/qemu", m.SeqWriteMiBs, m.SeqReadMiBs, m.RandReadIOPS, m.TCPToHost, m.TCPToGuest)
+		fmt.Fprintln(w, "govmm/qemu: above 1, govmm is faster (goal: at or above 1 on every column)")
+	}
+}
