@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -158,6 +159,7 @@ func (d *Device) Reset() {
 	if w == nil {
 		return
 	}
+	w.stopping.Store(true)
 	if err := w.waiter.Stop(); err != nil {
 		d.log.Warn("virtio-blk: stop worker", "err", err)
 	}
@@ -178,6 +180,10 @@ type worker struct {
 	chain   virtio.Chain
 	scratch [2][][]byte
 	zeroes  []byte
+	// stopping is set by Reset: the worker finishes the request in hand
+	// and takes no more, so a guest that keeps the queue full cannot
+	// hold a reset (or the VM's end) up.
+	stopping atomic.Bool
 }
 
 func (w *worker) run() {
@@ -215,7 +221,7 @@ func (w *worker) drain() bool {
 	q := w.queue
 	for {
 		q.SetNotify(false)
-		for {
+		for !w.stopping.Load() {
 			ok, err := q.Next(&w.chain)
 			if err != nil {
 				w.act.Fail(err)
@@ -236,6 +242,9 @@ func (w *worker) drain() bool {
 			if q.NeedsInterrupt() {
 				w.act.Interrupt(0)
 			}
+		}
+		if w.stopping.Load() {
+			return true
 		}
 		q.SetNotify(true)
 		more, err := q.Pending()

@@ -301,3 +301,30 @@ func TestOpenDiskErrors(t *testing.T) {
 		assert.NotContains(t, openError("/x", false, unix.ENOENT).Error(), "readonly")
 	})
 }
+
+// TestResetWithRequestsInFlight: a reset while the queue is full returns
+// once the request in hand is done; nothing is served after it.
+func TestResetWithRequestsInFlight(t *testing.T) {
+	r := newRig(t, false, false)
+	const requests = QueueSize / 3 // three descriptors each
+	for i := range requests {
+		r.drv.AddChain(virtiotest.Buf{Data: header(typeIn, uint64(i%64))}, virtiotest.Buf{Write: 32 << 10}, virtiotest.Buf{Write: 1})
+	}
+	require.NoError(t, r.kick.Signal())
+	done := make(chan struct{})
+	go func() {
+		r.dev.Reset()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("reset did not return")
+	}
+	served := len(r.drv.TakeUsed())
+	assert.LessOrEqual(t, served, requests)
+	// The worker is gone: a new request stays unanswered.
+	require.NoError(t, r.kick.Signal())
+	time.Sleep(50 * time.Millisecond)
+	assert.Empty(t, r.drv.TakeUsed())
+}

@@ -183,6 +183,7 @@ func (d *Device) Reset() {
 	if w == nil {
 		return
 	}
+	w.stopping.Store(true)
 	if err := w.stop.Signal(); err != nil {
 		d.log.Warn("virtio-net: stop worker", "err", err)
 	}
@@ -213,6 +214,10 @@ type worker struct {
 	broken  bool
 	// first and skip are scratch slices of buffer slices.
 	first, skip [][]byte
+	// stopping is set by Reset: the worker stops between frames, so
+	// neither a guest that keeps transmitting nor a busy tap can hold a
+	// reset (or the VM's end) up.
+	stopping atomic.Bool
 }
 
 func (w *worker) fail(err error) {
@@ -271,9 +276,9 @@ func (w *worker) run() {
 func (w *worker) transmit() {
 	q := w.tx
 	sent := false
-	for {
+	for !w.stopping.Load() {
 		q.SetNotify(false)
-		for {
+		for !w.stopping.Load() {
 			ok, err := q.Next(&w.chain)
 			if err != nil {
 				w.fail(err)
@@ -344,7 +349,7 @@ func (w *worker) receive() bool {
 			w.act.Interrupt(rxQueue)
 		}
 	}()
-	for {
+	for !w.stopping.Load() {
 		if w.pending == 0 {
 			n, err := unix.Read(w.dev.port.FD(), w.frame)
 			if errors.Is(err, unix.EINTR) {
@@ -384,6 +389,7 @@ func (w *worker) receive() bool {
 		w.pending = 0
 		delivered = true
 	}
+	return false
 }
 
 // deliver puts frame into as many receive chains as it needs (one, unless
