@@ -189,11 +189,12 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 	switch name {
 	case "govmm":
 		args = []string{cfg.Govmm, "run", "--kernel", cfg.Kernel, "--initrd", cfg.Initrd, "--mem", mem,
-			"--cmdline", cfg.Cmdline + " " + cmdWord, "--disk", img}
+			"--cmdline", cfg.Cmdline, "--disk", img}
 		if withNet {
 			args = append(args, "--net", "auto")
 		}
-		args = append(args, "--", "sh")
+		// govmm run puts the command on the kernel command line itself.
+		args = append(args, "--", "sh", "-c", script)
 	default:
 		cmdline := cfg.Cmdline
 		args = []string{cfg.QEMU, "-M", "q35", "-enable-kvm", "-cpu", "host", "-m", mem, "-smp", "1",

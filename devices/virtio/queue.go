@@ -192,17 +192,25 @@ func (q *Queue) fail(err *GuestError) error {
 // Pending reports whether the driver has made chains available that Next
 // has not yet taken. It validates the available index.
 func (q *Queue) Pending() (bool, error) {
+	n, err := q.Available()
+	return n > 0, err
+}
+
+// Available returns how many chains the driver has made available that
+// Next has not yet taken. It validates the available index.
+func (q *Queue) Available() (uint16, error) {
 	if q.broken {
-		return false, ErrBroken
+		return 0, ErrBroken
 	}
 	q.fence()
 	idx := q.availIdx()
-	if d := idx - q.nextAvail; d > q.size {
+	d := idx - q.nextAvail
+	if d > q.size {
 		// Section 2.7.13.3: the driver adds at most Size chains ahead of
 		// the device; anything else is a corrupt index.
-		return false, q.fail(guestErrorf("available index jumped from %d to %d (queue size %d)", q.nextAvail, idx, q.size))
+		return 0, q.fail(guestErrorf("available index jumped from %d to %d (queue size %d)", q.nextAvail, idx, q.size))
 	}
-	return idx != q.nextAvail, nil
+	return d, nil
 }
 
 // Next takes the next available chain into c (reusing its slices) and

@@ -367,21 +367,28 @@ func (w *worker) receive() bool {
 			}
 			w.pending = n
 		}
+		had, err := q.Available()
+		if err != nil {
+			w.fail(err)
+			return false
+		}
 		ok, err := w.deliver(w.frame[:w.pending])
 		if err != nil {
 			w.fail(err)
 			return false
 		}
 		if !ok {
-			// Out of buffers: ask to be told of new ones; if some came
-			// meanwhile, go on.
+			// Not enough buffers for this frame: ask to be told of new
+			// ones, and go on only if some came meanwhile. (Retrying
+			// with the same too few buffers would spin, and keep the
+			// guest from the interrupt it needs to refill.)
 			q.SetNotify(true)
-			more, err := q.Pending()
+			now, err := q.Available()
 			if err != nil {
 				w.fail(err)
 				return false
 			}
-			if !more {
+			if now <= had {
 				return false
 			}
 			continue
