@@ -200,6 +200,9 @@ func (p *virtioPCI) unmap() {
 
 // close stops the device (its backend's worker) and frees what wires it.
 func (p *virtioPCI) close() error {
+	if p.dev != nil {
+		p.m.log.Debug("virtio device closed", "device", p.name, "notifications by MMIO exit", p.dev.NotifyExits())
+	}
 	var errs *multierror.Error
 	errs = multierror.Append(errs, p.dev.Close())
 	if p.vectors != nil {

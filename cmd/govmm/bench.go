@@ -37,8 +37,9 @@ that vmlinux directly (govmm's default for its images).
 The guest runs 'true' through govmm's agent in both.
 
 io: boot ROUNDS times with a virtio disk (a raw image) and, as root, a
-virtio network on a tap, under govmm and under QEMU's q35 machine with
-virtio-blk-pci and virtio-net-pci (no vhost). In each boot the guest
+virtio network on a tap, under govmm and under QEMU's microvm machine with
+PCIe (-M microvm,acpi=on,pcie=on), virtio-blk-pci and virtio-net-pci (no
+vhost). In each boot the guest
 measures, with the same program (iobench, in govmm's initramfs): sequential
 write and read in 1 MiB O_DIRECT blocks, 4 KiB random reads (4 in flight),
 and TCP throughput each way to a peer in this process. The report gives

@@ -97,6 +97,12 @@ func netPeerMain() {
 	down.Close()
 	up.Close()
 	wg.Wait()
+	// --net auto's tap lives only as long as govmm.
+	if _, err := net.InterfaceByName("govmm0"); err != nil {
+		say("tap govmm0 gone after govmm exited")
+	} else {
+		say("tap govmm0 still there after govmm exited")
+	}
 	fmt.Print(report.String())
 	var exitErr *exec.ExitError
 	if errors.As(runErr, &exitErr) {
@@ -147,6 +153,7 @@ func TestNetTCPTransfer(t *testing.T) {
 	assert.Equal(t, hostGot[2], sums["up"], "guest to host: the guest's file and what the host received")
 	assert.Equal(t, hostSent[2], sums["down"], "host to guest: what the host sent and the guest's file")
 	assert.Regexp(t, `(?m)^\s*`+want+`\s+/tmp/down$`, text)
+	assert.Contains(t, text, "tap govmm0 gone after govmm exited")
 	_, err = hex.DecodeString(sums["up"])
 	assert.NoError(t, err)
 	sc := bufio.NewScanner(strings.NewReader(text))

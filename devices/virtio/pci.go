@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/govmm/govmm/devices"
 	"github.com/govmm/govmm/devices/internal/ratelog"
@@ -142,6 +143,10 @@ type PCIDevice struct {
 	msix    *pci.MSIXTable
 	kicks   []*EventFD
 	pciCfg  int // offset of the VIRTIO_PCI_CAP_PCI_CFG capability
+	// notifyExits counts queue notifications that reached user space:
+	// with the VMM's ioeventfds in place, the guest's 2-byte notify
+	// writes never do.
+	notifyExits atomic.Uint64
 
 	// transition serialises status changes that call the backend
 	// (activation, reset), which must not run with mu held: a backend's
@@ -288,6 +293,10 @@ func (d *PCIDevice) Kicks() []Kick {
 	return out
 }
 
+// NotifyExits counts queue notifications that reached the device through
+// the bus rather than an ioeventfd.
+func (d *PCIDevice) NotifyExits() uint64 { return d.notifyExits.Load() }
+
 // Kick is one queue's notification address and eventfd.
 type Kick struct {
 	Offset  uint64 // in BAR0
@@ -349,6 +358,7 @@ func inRange(offset uint64, data []byte, base, size uint64) bool {
 // notify handles a queue notification that reached user space (no
 // ioeventfd is registered at the address, or the write's width differs).
 func (d *PCIDevice) notify(queue uint64) {
+	d.notifyExits.Add(1)
 	if err := d.kicks[queue].Signal(); err != nil {
 		d.log.Warn("virtio-pci: queue notification", "queue", queue, "err", err)
 	}
