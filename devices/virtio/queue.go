@@ -232,11 +232,10 @@ func (q *Queue) Next(c *Chain) (bool, error) {
 		return false, q.fail(err)
 	}
 	q.nextAvail++
-	if q.eventIdx {
-		// Ask to be notified as soon as the driver adds anything beyond
-		// what has been taken (section 2.7.10).
-		q.setAvailEvent(q.nextAvail)
-	}
+	// avail_event is left alone: the device asks for notifications only
+	// when it is about to wait for them (SetNotify), so a driver adding
+	// chains while the device is busy taking them does not notify (exit
+	// to the VMM) for each.
 	return true, nil
 }
 
@@ -319,9 +318,6 @@ func (q *Queue) Undo(n uint16) {
 		return
 	}
 	q.nextAvail -= n
-	if q.eventIdx {
-		q.setAvailEvent(q.nextAvail)
-	}
 }
 
 // Push returns the chain at head to the driver with written bytes of its
@@ -376,11 +372,13 @@ func (q *Queue) SetNotify(enabled bool) {
 		return
 	}
 	if q.eventIdx {
+		// Section 2.7.10: the driver notifies when its index passes
+		// avail_event. Enabling sets it to the next chain to take;
+		// disabling leaves it behind, where the driver's index has
+		// already passed it, so no notification follows.
 		if enabled {
 			q.setAvailEvent(q.nextAvail)
 		}
-		// With EVENT_IDX, avail_event one past what was taken already
-		// says "not before then"; nothing more to do to disable.
 	} else {
 		var flags uint16
 		if !enabled {

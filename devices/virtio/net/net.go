@@ -343,6 +343,8 @@ func (w *worker) send(c *virtio.Chain) {
 // (true) or for the guest to add buffers (false).
 func (w *worker) receive() bool {
 	q := w.rx
+	// While there are buffers the guest need not notify its refills.
+	q.SetNotify(false)
 	delivered := false
 	defer func() {
 		if delivered && !w.broken && q.NeedsInterrupt() {
