@@ -293,3 +293,37 @@ func TestReceiveWaitsForEnoughBuffers(t *testing.T) {
 	require.Len(t, used, 2, "the large frame in the two buffers now there")
 	assert.Equal(t, uint32(len(large)), used[0].Len+used[1].Len)
 }
+
+// TestReceiveDirect: with buffers for the largest frame available, frames
+// are read straight into them; the chains a frame did not need are given
+// back and used for the next one.
+func TestReceiveDirect(t *testing.T) {
+	r := newNetRig(t, featureMrgRxbuf)
+	var heads []uint16
+	for range 40 { // 80 KiB: room for a 64 KiB frame
+		heads = append(heads, r.rx.AddChain(virtiotest.Buf{Write: 2048}))
+	}
+	first, second := frame(3000, 7), frame(100, 8)
+	for _, f := range [][]byte{first, second} {
+		_, err := unix.Write(r.host, f)
+		require.NoError(t, err)
+	}
+	require.NoError(t, r.kicks[rxQueue].Signal())
+	r.waitInterrupt(rxQueue)
+	deadline := time.Now().Add(10 * time.Second)
+	var used []virtiotest.Used
+	for len(used) < 3 && time.Now().Before(deadline) {
+		used = append(used, r.rx.TakeUsed()...)
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Equal(t, []virtiotest.Used{
+		{ID: uint32(heads[0]), Len: 2048}, {ID: uint32(heads[1]), Len: uint32(len(first) - 2048)},
+		{ID: uint32(heads[2]), Len: uint32(len(second))},
+	}, used, "the second frame goes to the first chain the first one did not need")
+	got := append(append([]byte{}, r.rx.Writable(heads[0])[0]...), r.rx.Writable(heads[1])[0][:len(first)-2048]...)
+	assert.Equal(t, uint16(2), binary.LittleEndian.Uint16(got[numBuffersOffset:]), "num_buffers")
+	assert.Equal(t, first[VnetHdrSize:], got[VnetHdrSize:])
+	one := r.rx.Writable(heads[2])[0]
+	assert.Equal(t, uint16(1), binary.LittleEndian.Uint16(one[numBuffersOffset:]))
+	assert.Equal(t, second[VnetHdrSize:], one[VnetHdrSize:len(second)])
+}
