@@ -389,6 +389,23 @@ func (q *Queue) SetNotify(enabled bool) {
 	q.fence()
 }
 
+// NotifyOnMore asks the driver to notify the device when it adds chains
+// beyond those available now, rather than beyond those taken: for a device
+// that cannot use what is there (too few receive buffers for a frame) and
+// waits for more. The device must check Available again afterwards.
+func (q *Queue) NotifyOnMore() {
+	if q.broken {
+		return
+	}
+	if !q.eventIdx {
+		q.SetNotify(true)
+		return
+	}
+	q.fence()
+	q.setAvailEvent(q.availIdx())
+	q.fence()
+}
+
 func (q *Queue) setAvailEvent(v uint16) {
 	binary.LittleEndian.PutUint16(q.used[ringHeaderSize+usedElemSize*int(q.size):], v)
 }

@@ -407,11 +407,12 @@ func (w *worker) receive() bool {
 			return false
 		}
 		if !ok {
-			// Not enough buffers for this frame: ask to be told of new
-			// ones, and go on only if some came meanwhile. (Retrying
-			// with the same too few buffers would spin, and keep the
-			// guest from the interrupt it needs to refill.)
-			q.SetNotify(true)
+			// Not enough buffers for this frame: ask to be told of more
+			// than there are now, and go on only if some came
+			// meanwhile. (Retrying with the same too few buffers would
+			// spin, and keep the guest from the interrupt it needs to
+			// refill.)
+			q.NotifyOnMore()
 			now, err := q.Available()
 			if err != nil {
 				w.fail(err)

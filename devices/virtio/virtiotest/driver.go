@@ -110,6 +110,23 @@ func (d *Driver) Publish(head uint16) {
 	d.SetAvailIdx(d.availIdx)
 }
 
+// AvailIdx is the available index the driver has published.
+func (d *Driver) AvailIdx() uint16 { return d.availIdx }
+
+// NeedsKick reports whether a driver that published chains from index old
+// up to the current one must notify the device: the device's avail_event
+// with EVENT_IDX (virtio 1.2 section 2.7.10, vring_need_event), its
+// NO_NOTIFY flag otherwise. Drivers that kick only then, as Linux does,
+// expose a device that asks for notifications too late.
+func (d *Driver) NeedsKick(old uint16) bool {
+	now := d.availIdx
+	if d.Cfg.EventIdx {
+		event := d.AvailEvent()
+		return now-event-1 < now-old
+	}
+	return d.UsedFlags()&1 == 0
+}
+
 // SetAvailIdx writes the available index (a hostile driver may write any).
 func (d *Driver) SetAvailIdx(idx uint16) {
 	binary.LittleEndian.PutUint16(d.RAM[d.Cfg.Avail+2:], idx)
