@@ -45,6 +45,9 @@ const (
 	MaxFrame = VnetHdrSize + 65562
 	// numBuffersOffset is num_buffers in struct virtio_net_hdr_v1.
 	numBuffersOffset = 10
+	// directMin is the frame size after which the worker reads the next
+	// frame straight into guest buffers.
+	directMin = 16 << 10
 )
 
 // Port is the host side of the link: a tap, or a fake in tests.
@@ -68,6 +71,7 @@ type Config struct {
 type Stats struct {
 	TxDropped uint64 // transmit chains too large, or refused by the tap
 	RxDropped uint64 // received frames larger than the guest's buffers
+	RxDirect  uint64 // received frames read straight into the guest's buffers
 }
 
 // Device is a virtio network device. It implements virtio.Backend.
@@ -77,7 +81,7 @@ type Device struct {
 	config [configSize]byte
 	log    *ratelog.Logger
 
-	txDropped, rxDropped atomic.Uint64
+	txDropped, rxDropped, rxDirect atomic.Uint64
 
 	mu     sync.Mutex // guards worker
 	worker *worker
@@ -117,7 +121,7 @@ func (d *Device) MAC() net.HardwareAddr { return d.mac }
 
 // Stats returns the drop counters.
 func (d *Device) Stats() Stats {
-	return Stats{TxDropped: d.txDropped.Load(), RxDropped: d.rxDropped.Load()}
+	return Stats{TxDropped: d.txDropped.Load(), RxDropped: d.rxDropped.Load(), RxDirect: d.rxDirect.Load()}
 }
 
 // Type implements virtio.Backend.
@@ -217,6 +221,9 @@ type worker struct {
 	first, skip, iov [][]byte
 	heads            []uint16
 	room             []uint64
+	// lastFrame is the size of the last frame received: receiveDirect
+	// is tried only after large ones.
+	lastFrame int
 	// stopping is set by Reset: the worker stops between frames, so
 	// neither a guest that keeps transmitting nor a busy tap can hold a
 	// reset (or the VM's end) up.
@@ -363,9 +370,12 @@ func (w *worker) receive() bool {
 		}
 	}()
 	for !w.stopping.Load() {
-		if w.pending == 0 && w.mergeable {
-			// The common case: read the frame straight into the guest's
-			// buffers, if they can hold the largest one.
+		if w.pending == 0 && w.mergeable && w.lastFrame >= directMin {
+			// In a bulk stream (the last frame was large), read the
+			// frame straight into the guest's buffers, if they can hold
+			// the largest one. Small frames (ACKs, requests) are cheaper
+			// to copy than taking chains for 64 KiB and giving most
+			// back.
 			got, wait, err := w.receiveDirect()
 			if err != nil {
 				w.fail(err)
@@ -395,6 +405,7 @@ func (w *worker) receive() bool {
 				continue
 			}
 			w.pending = n
+			w.lastFrame = n
 		}
 		had, err := q.Available()
 		if err != nil {
@@ -474,6 +485,8 @@ func (w *worker) receiveDirect() (got, wait bool, err error) {
 		}
 		return false, false, nil // a runt: dropped, try the next
 	}
+	w.lastFrame = n
+	w.dev.rxDirect.Add(1)
 	// Which chains the frame filled, and how much of each.
 	left := uint64(n)
 	used := 0

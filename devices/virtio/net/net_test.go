@@ -297,36 +297,39 @@ func TestReceiveWaitsForEnoughBuffers(t *testing.T) {
 	assert.Equal(t, uint32(len(large)), used[0].Len+used[1].Len)
 }
 
-// TestReceiveDirect: with buffers for the largest frame available, frames
-// are read straight into them; the chains a frame did not need are given
-// back and used for the next one.
+// TestReceiveDirect: in a bulk stream (after a large frame), with buffers
+// for the largest frame available, a frame is read straight into them; the
+// chains it did not need are given back and used for the next one.
 func TestReceiveDirect(t *testing.T) {
 	r := newNetRig(t, featureMrgRxbuf)
 	var heads []uint16
-	for range 40 { // 80 KiB: room for a 64 KiB frame
+	for range 60 { // 120 KiB: room for a 64 KiB frame after the first
 		heads = append(heads, r.rx.AddChain(virtiotest.Buf{Write: 2048}))
 	}
-	first, second := frame(3000, 7), frame(100, 8)
-	for _, f := range [][]byte{first, second} {
+	large, first, second := frame(20000, 6), frame(3000, 7), frame(100, 8)
+	for _, f := range [][]byte{large, first, second} {
 		_, err := unix.Write(r.host, f)
 		require.NoError(t, err)
 	}
 	require.NoError(t, r.kicks[rxQueue].Signal())
 	r.waitInterrupt(rxQueue)
+	const largeChains = 10 // 20012 bytes in 2 KiB buffers
 	deadline := time.Now().Add(10 * time.Second)
 	var used []virtiotest.Used
-	for len(used) < 3 && time.Now().Before(deadline) {
+	for len(used) < largeChains+3 && time.Now().Before(deadline) {
 		used = append(used, r.rx.TakeUsed()...)
 		time.Sleep(10 * time.Millisecond)
 	}
-	require.Equal(t, []virtiotest.Used{
-		{ID: uint32(heads[0]), Len: 2048}, {ID: uint32(heads[1]), Len: uint32(len(first) - 2048)},
-		{ID: uint32(heads[2]), Len: uint32(len(second))},
-	}, used, "the second frame goes to the first chain the first one did not need")
-	got := append(append([]byte{}, r.rx.Writable(heads[0])[0]...), r.rx.Writable(heads[1])[0][:len(first)-2048]...)
+	require.Len(t, used, largeChains+3)
+	assert.Equal(t, []virtiotest.Used{
+		{ID: uint32(heads[largeChains]), Len: 2048}, {ID: uint32(heads[largeChains+1]), Len: uint32(len(first) - 2048)},
+		{ID: uint32(heads[largeChains+2]), Len: uint32(len(second))},
+	}, used[largeChains:], "each frame goes to the first chains the one before did not need")
+	assert.Equal(t, uint64(1), r.dev.Stats().RxDirect, "the frame after the large one was read straight in")
+	got := append(append([]byte{}, r.rx.Writable(heads[largeChains])[0]...), r.rx.Writable(heads[largeChains+1])[0][:len(first)-2048]...)
 	assert.Equal(t, uint16(2), binary.LittleEndian.Uint16(got[numBuffersOffset:]), "num_buffers")
 	assert.Equal(t, first[VnetHdrSize:], got[VnetHdrSize:])
-	one := r.rx.Writable(heads[2])[0]
+	one := r.rx.Writable(heads[largeChains+2])[0]
 	assert.Equal(t, uint16(1), binary.LittleEndian.Uint16(one[numBuffersOffset:]))
 	assert.Equal(t, second[VnetHdrSize:], one[VnetHdrSize:len(second)])
 }
@@ -415,6 +418,9 @@ func TestReceiveStream(t *testing.T) {
 				}
 			}
 			assert.Zero(t, r.dev.Stats().RxDropped)
+			if bufSize == 4096 {
+				assert.Positive(t, r.dev.Stats().RxDirect, "the stream used both receive paths")
+			}
 		})
 	}
 }
