@@ -293,7 +293,6 @@ func (w *worker) run() {
 // transmit writes every available transmit chain to the tap.
 func (w *worker) transmit() {
 	q := w.tx
-	sent := false
 	for !w.stopping.Load() {
 		q.SetNotify(false)
 		for !w.stopping.Load() {
@@ -310,7 +309,10 @@ func (w *worker) transmit() {
 				w.fail(err)
 				return
 			}
-			sent = true
+			// As on receive: completions are offered as they happen.
+			if q.NeedsInterrupt() {
+				w.act.Interrupt(txQueue)
+			}
 		}
 		q.SetNotify(true)
 		more, err := q.Pending()
@@ -321,9 +323,6 @@ func (w *worker) transmit() {
 		if !more {
 			break
 		}
-	}
-	if sent && q.NeedsInterrupt() {
-		w.act.Interrupt(txQueue)
 	}
 }
 
@@ -363,12 +362,15 @@ func (w *worker) receive() bool {
 	q := w.rx
 	// While there are buffers the guest need not notify its refills.
 	q.SetNotify(false)
-	delivered := false
-	defer func() {
-		if delivered && !w.broken && q.NeedsInterrupt() {
+	// Each delivered frame is offered to the guest at once (it suppresses
+	// the interrupts it does not want with used_event): holding them for
+	// the end of a burst would leave the guest idle while the ring fills,
+	// and the device idle while it then empties.
+	delivered := func() {
+		if !w.broken && q.NeedsInterrupt() {
 			w.act.Interrupt(rxQueue)
 		}
-	}()
+	}
 	for !w.stopping.Load() {
 		if w.pending == 0 && w.mergeable && w.lastFrame >= directMin {
 			// In a bulk stream (the last frame was large), read the
@@ -385,7 +387,7 @@ func (w *worker) receive() bool {
 				return true
 			}
 			if got {
-				delivered = true
+				delivered()
 				continue
 			}
 		}
@@ -435,7 +437,7 @@ func (w *worker) receive() bool {
 			continue
 		}
 		w.pending = 0
-		delivered = true
+		delivered()
 	}
 	return false
 }
