@@ -104,7 +104,7 @@ func configureHostEnd(name string, addr netip.Prefix) error {
 	}
 	ipnet := &net.IPNet{IP: addr.Addr().AsSlice(), Mask: net.CIDRMask(addr.Bits(), 32)}
 	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipnet}); err != nil {
-		if errors.Is(err, errExist) {
+		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("tap %s: address %s is already in use on this host: %w", name, addr, err)
 		}
 		return fmt.Errorf("tap %s: add address %s: %w", name, addr, err)
@@ -114,5 +114,3 @@ func configureHostEnd(name string, addr netip.Prefix) error {
 	}
 	return nil
 }
-
-var errExist = unix.EEXIST
