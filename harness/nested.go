@@ -41,6 +41,10 @@ type Outer struct {
 	// boot takes about 7 s). BootAttempts bounds the restarts; 0 means 3.
 	BootTimeout  time.Duration
 	BootAttempts int
+	// HangTimeout is how long the outer init's heartbeat may stay
+	// silent during the job before the outer kernel counts as hung; 0
+	// means 90 seconds (it beats every 5).
+	HangTimeout time.Duration
 	// RetryHungJob reruns the job from the start in a new outer guest
 	// when the outer kernel locks up while it runs (within BootAttempts).
 	// Only for jobs that may run twice, such as tests.
@@ -182,7 +186,7 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 	}
 	// Nothing of an earlier, stalled attempt may be mistaken for this one's.
 	consolePath := filepath.Join(runDir, "console.log")
-	for _, stale := range []string{consolePath, filepath.Join(runDir, job.StatusFile)} {
+	for _, stale := range []string{consolePath, filepath.Join(runDir, job.StatusFile), filepath.Join(runDir, job.HeartbeatFile)} {
 		if err := os.Remove(stale); err != nil && !errors.Is(err, os.ErrNotExist) {
 			outR.Close()
 			outW.Close()
@@ -220,7 +224,7 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 		watchDone := make(chan struct{})
 		verdictCh := make(chan watchVerdict, 1)
 		go func() {
-			v := watchConsole(ctx, consolePath, bootTimeout, watchDone)
+			v := watchConsole(ctx, consolePath, filepath.Join(runDir, job.HeartbeatFile), bootTimeout, o.hangTimeout(), watchDone)
 			if v.stalled || v.lockup != "" {
 				cancel()
 			}
@@ -267,6 +271,13 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 	return st.ExitCode, nil
 }
 
+func (o *Outer) hangTimeout() time.Duration {
+	if o.HangTimeout > 0 {
+		return o.HangTimeout
+	}
+	return 90 * time.Second
+}
+
 // lockupMarkers are what the outer kernel prints when its vCPUs stop
 // making progress (kernel/watchdog.c, kernel/rcu/tree_stall.h). A guest
 // that prints them under QEMU's software CPU does not recover.
@@ -281,9 +292,13 @@ type watchVerdict struct {
 
 // watchConsole follows the outer guest's console file until done closes or
 // ctx ends, and returns as soon as the boot stalls (no job.StartedLine
-// within bootTimeout) or the kernel reports a lockup.
-func watchConsole(ctx context.Context, path string, bootTimeout time.Duration, done <-chan struct{}) watchVerdict {
+// within bootTimeout), the kernel reports a lockup, or, once the job has
+// started, the heartbeat file stops changing for hangTimeout (a kernel too
+// stuck to report anything).
+func watchConsole(ctx context.Context, path, heartbeatPath string, bootTimeout, hangTimeout time.Duration, done <-chan struct{}) watchVerdict {
 	var v watchVerdict
+	var beat []byte
+	var beatAt time.Time
 	deadline := time.NewTimer(bootTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -295,6 +310,16 @@ func watchConsole(ctx context.Context, path string, bootTimeout time.Duration, d
 		}
 		if !v.started && bytes.Contains(b, []byte(job.StartedLine)) {
 			v.started = true
+			beatAt = time.Now()
+		}
+		if v.started {
+			if hb, err := os.ReadFile(heartbeatPath); err == nil && !bytes.Equal(hb, beat) {
+				beat, beatAt = hb, time.Now()
+			}
+			if time.Since(beatAt) > hangTimeout {
+				v.lockup = fmt.Sprintf("no heartbeat for %s", hangTimeout)
+				return true
+			}
 		}
 		for _, m := range lockupMarkers {
 			if bytes.Contains(b, []byte(m)) {

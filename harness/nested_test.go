@@ -110,6 +110,9 @@ echo $n > "$FAKE_QEMU_COUNT"
 echo "[    1.825171] pnp: PnP ACPI: found 7 devices" > "$console"
 if [ "$n" -lt "$FAKE_QEMU_BOOTS_ON" ]; then exec sleep 600; fi
 echo "govmm-outer: starting the job" >> "$console"
+if [ "$n" -lt "${FAKE_QEMU_SILENT_UNTIL:-0}" ]; then
+	exec sleep 600 # hung without a word: no heartbeat
+fi
 if [ "$n" -lt "${FAKE_QEMU_LOCKUP_UNTIL:-0}" ]; then
 	echo "[  673.612466] watchdog: BUG: soft lockup - CPU#3 stuck for 514s! [ksoftirqd/3:31]" >> "$console"
 	exec sleep 600
@@ -134,6 +137,7 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 		name        string
 		bootsOn     int
 		lockupUntil int
+		silentUntil int
 		retryHung   bool
 		attempts    int
 		wantCode    int
@@ -150,14 +154,17 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 		{name: "locks up during a job that must not rerun", bootsOn: 1, lockupUntil: 2, attempts: 3, wantRuns: 1,
 			wantErr: []string{"locked up (BUG: soft lockup) while the command ran", "not rerun", "CPU#3 stuck"}},
 		{name: "boot stall, then lockup, then through", bootsOn: 2, lockupUntil: 3, retryHung: true, attempts: 3, wantCode: 5, wantRuns: 3},
+		{name: "hangs silently during a test job", bootsOn: 1, silentUntil: 2, retryHung: true, attempts: 3, wantCode: 5, wantRuns: 2,
+			wantStderr: "locked up (no heartbeat for 1s)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			count := filepath.Join(t.TempDir(), "count")
 			t.Setenv("FAKE_QEMU_COUNT", count)
 			t.Setenv("FAKE_QEMU_BOOTS_ON", fmt.Sprint(tc.bootsOn))
 			t.Setenv("FAKE_QEMU_LOCKUP_UNTIL", fmt.Sprint(tc.lockupUntil))
+			t.Setenv("FAKE_QEMU_SILENT_UNTIL", fmt.Sprint(tc.silentUntil))
 			o := Outer{Kernel: kernel, Initramfs: kernel, QEMU: qemu, Timeout: time.Minute,
-				BootTimeout: time.Second, BootAttempts: tc.attempts, RetryHungJob: tc.retryHung}
+				BootTimeout: time.Second, HangTimeout: time.Second, BootAttempts: tc.attempts, RetryHungJob: tc.retryHung}
 			var stdout, stderr bytes.Buffer
 			code, err := o.Run(context.Background(), Command{Args: []string{"true"}, Stdout: &stdout, Stderr: &stderr})
 			runs, readErr := os.ReadFile(count)

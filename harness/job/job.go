@@ -3,6 +3,11 @@
 // back. Both sides share it so neither can drift.
 package job
 
+import "time"
+
+// HeartbeatEvery is how often the outer init writes HeartbeatFile.
+const HeartbeatEvery = 5 * time.Second
+
 const (
 	// HostRootTag is the 9p mount tag of the host's root file system, shared
 	// read-only into the outer guest.
@@ -12,6 +17,11 @@ const (
 	JobTag     = "govmm-job"
 	JobFile    = "job.json"
 	StatusFile = "status.json"
+	// HeartbeatFile is rewritten by the outer init every HeartbeatEvery
+	// while the job runs, with a counter: a host that sees it stop
+	// changing knows the outer kernel has hung, even one too stuck to
+	// print a lockup report.
+	HeartbeatFile = "heartbeat"
 
 	// InsideEnv is set in the environment of every command the outer guest
 	// runs, so a test binary knows it is already inside the harness.

@@ -15,8 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -94,6 +96,7 @@ func run() job.Status {
 		log.Printf("no /dev/kvm in the outer guest: %v", kvmErr)
 	}
 	log.Print(strings.TrimPrefix(job.StartedLine, log.Prefix()))
+	go heartbeat()
 	code, err := runJob(root, j)
 	if err != nil {
 		return fail(err)
@@ -215,4 +218,16 @@ func writeStatus(s job.Status) error {
 		return err
 	}
 	return f.Close()
+}
+
+// heartbeat rewrites the job share's heartbeat file with a counter, for as
+// long as this kernel runs (see job.HeartbeatFile).
+func heartbeat() {
+	path := filepath.Join("/job", job.HeartbeatFile)
+	for n := 1; ; n++ {
+		if err := os.WriteFile(path, []byte(strconv.Itoa(n)), 0o644); err != nil {
+			log.Printf("heartbeat: %v", err)
+		}
+		time.Sleep(job.HeartbeatEvery)
+	}
 }
