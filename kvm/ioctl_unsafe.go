@@ -19,12 +19,22 @@ type abiStruct interface {
 // as KVM_CHECK_EXTENSION or KVM_RUN. It returns the ioctl's non-negative
 // result; a failure is returned as the bare unix.Errno for callers to wrap
 // with context.
+//
+// A signal (Go's runtime preempts goroutines with SIGURG) can interrupt
+// any ioctl; every one but KVM_RUN is simply issued again (seen on CI:
+// KVM_CREATE_VM failing with EINTR). KVM_RUN returns EINTR to its caller:
+// there it means "kicked".
 func ioctl(fd int, req uint, arg uintptr) (int, error) {
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), arg)
-	if errno != 0 {
-		return 0, errno
+	for {
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), arg)
+		if errno == unix.EINTR && req != kvmRun {
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return int(r), nil
 	}
-	return int(r), nil
 }
 
 // ioctlPtr issues an ioctl whose argument is the address of *v.
@@ -35,11 +45,16 @@ func ioctlPtr[T abiStruct](fd int, req uint, v *T) (int, error) {
 	// to uintptr inside the unix.Syscall argument list, which keeps the
 	// referenced object alive and unmoved until the call returns
 	// (unsafe.Pointer rule 4). The kernel does not retain the address.
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(v)))
-	if errno != 0 {
-		return 0, errno
+	for {
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(v)))
+		if errno == unix.EINTR {
+			continue // as in ioctl; KVM_RUN never comes here
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return int(r), nil
 	}
-	return int(r), nil
 }
 
 // ioctlBuf issues an ioctl whose argument is a marshalled structure with a
@@ -57,6 +72,9 @@ func ioctlBuf(fd int, req uint, buf []byte) (int, error) {
 	// inside the unix.Syscall argument list (unsafe.Pointer rule 4). The
 	// kernel does not retain the address.
 	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	for errno == unix.EINTR { // as in ioctl
+		r, _, errno = unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(unsafe.SliceData(buf))))
+	}
 	if errno != 0 {
 		return 0, errno
 	}
