@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -63,23 +65,75 @@ func (e *EventFD) Close() error {
 	return nil
 }
 
+// Runner runs a device's one worker goroutine, from Activate to Reset.
+// The zero value is ready for use.
+type Runner struct {
+	mu sync.Mutex // guards w
+	w  *Worker
+}
+
+// Worker is what a running worker sees of its Runner.
+type Worker struct {
+	stop     *EventFD
+	stopping atomic.Bool
+	done     chan struct{}
+}
+
+// Stopping reports whether Reset has begun. A worker checks it between
+// requests and returns, so that a guest that keeps its queues full cannot
+// hold a reset (or the VM's end) up.
+func (w *Worker) Stopping() bool { return w.stopping.Load() }
+
+// StopFD becomes readable when Reset begins: a worker polls it with its
+// queues' kicks.
+func (w *Worker) StopFD() int { return w.stop.FD() }
+
+// Start runs run on a new goroutine.
+func (r *Runner) Start(run func(w *Worker)) error {
+	stop, err := NewEventFD()
+	if err != nil {
+		return err
+	}
+	w := &Worker{stop: stop, done: make(chan struct{})}
+	r.mu.Lock()
+	r.w = w
+	r.mu.Unlock()
+	go func() {
+		defer close(w.done)
+		run(w)
+	}()
+	return nil
+}
+
+// Stop tells the running worker, if any, to stop and returns once it has:
+// after the request it was serving, if any, completed.
+func (r *Runner) Stop() error {
+	r.mu.Lock()
+	w := r.w
+	r.w = nil
+	r.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	w.stopping.Store(true)
+	err := w.stop.Signal()
+	<-w.done
+	return errors.Join(err, w.stop.Close())
+}
+
 // Waiter blocks a device worker until one of its queues is kicked or it is
 // told to stop: one goroutine per device, woken by events, never polling
 // on a timer.
 type Waiter struct {
 	kicks []*EventFD
-	stop  *EventFD
 	fds   []unix.PollFd
 }
 
-// NewWaiter waits on kicks, one per queue (nil entries are skipped).
-func NewWaiter(kicks []*EventFD) (*Waiter, error) {
-	stop, err := NewEventFD()
-	if err != nil {
-		return nil, err
-	}
-	w := &Waiter{kicks: kicks, stop: stop}
-	w.fds = append(w.fds, unix.PollFd{Fd: int32(stop.fd), Events: unix.POLLIN})
+// NewWaiter waits on kicks, one per queue (nil entries are skipped), and on
+// stopFD (Worker.StopFD).
+func NewWaiter(stopFD int, kicks []*EventFD) *Waiter {
+	w := &Waiter{kicks: kicks}
+	w.fds = append(w.fds, unix.PollFd{Fd: int32(stopFD), Events: unix.POLLIN})
 	for _, k := range kicks {
 		fd := int32(-1) // poll skips negative descriptors
 		if k != nil {
@@ -87,12 +141,12 @@ func NewWaiter(kicks []*EventFD) (*Waiter, error) {
 		}
 		w.fds = append(w.fds, unix.PollFd{Fd: fd, Events: unix.POLLIN})
 	}
-	return w, nil
+	return w
 }
 
-// Wait blocks until a kick or Stop. It returns the queues kicked (their
-// counters drained) in kicked, reused between calls, and false once Stop
-// was called.
+// Wait blocks until a kick or a stop. It returns the queues kicked (their
+// counters drained) in kicked, reused between calls, and false once the
+// worker is told to stop.
 func (w *Waiter) Wait(kicked []bool) ([]bool, bool, error) {
 	kicked = append(kicked[:0], make([]bool, len(w.kicks))...)
 	for {
@@ -117,9 +171,3 @@ func (w *Waiter) Wait(kicked []bool) ([]bool, bool, error) {
 		}
 	}
 }
-
-// Stop makes Wait return false, now and from then on.
-func (w *Waiter) Stop() error { return w.stop.Signal() }
-
-// Close closes the stop eventfd (the kicks belong to the transport).
-func (w *Waiter) Close() error { return w.stop.Close() }

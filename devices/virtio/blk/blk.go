@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -69,8 +67,7 @@ type Device struct {
 	config [configSize]byte
 	log    *ratelog.Logger
 
-	mu     sync.Mutex // guards worker
-	worker *worker
+	runner virtio.Runner
 }
 
 // New returns a block device for cfg.Disk.
@@ -137,34 +134,20 @@ func (d *Device) Activate(a *virtio.Activation) error {
 	if a.Queues[0] == nil {
 		return errors.New("virtio-blk: the driver did not enable the request queue")
 	}
-	waiter, err := virtio.NewWaiter(a.Kicks[:1])
+	err := d.runner.Start(func(vw *virtio.Worker) {
+		w := &worker{dev: d, act: a, queue: a.Queues[0], ctl: vw, waiter: virtio.NewWaiter(vw.StopFD(), a.Kicks[:1])}
+		w.run()
+	})
 	if err != nil {
 		return fmt.Errorf("virtio-blk: %w", err)
 	}
-	w := &worker{dev: d, act: a, queue: a.Queues[0], waiter: waiter, done: make(chan struct{})}
-	d.mu.Lock()
-	d.worker = w
-	d.mu.Unlock()
-	go w.run()
 	return nil
 }
 
 // Reset implements virtio.Backend: it stops the worker after the request it
 // is serving, if any, has completed.
 func (d *Device) Reset() {
-	d.mu.Lock()
-	w := d.worker
-	d.worker = nil
-	d.mu.Unlock()
-	if w == nil {
-		return
-	}
-	w.stopping.Store(true)
-	if err := w.waiter.Stop(); err != nil {
-		d.log.Warn("virtio-blk: stop worker", "err", err)
-	}
-	<-w.done
-	if err := w.waiter.Close(); err != nil {
+	if err := d.runner.Stop(); err != nil {
 		d.log.Warn("virtio-blk: stop worker", "err", err)
 	}
 }
@@ -174,20 +157,15 @@ type worker struct {
 	dev    *Device
 	act    *virtio.Activation
 	queue  *virtio.Queue
+	ctl    *virtio.Worker
 	waiter *virtio.Waiter
-	done   chan struct{}
 
 	chain   virtio.Chain
 	scratch [2][][]byte
 	zeroes  []byte
-	// stopping is set by Reset: the worker finishes the request in hand
-	// and takes no more, so a guest that keeps the queue full cannot
-	// hold a reset (or the VM's end) up.
-	stopping atomic.Bool
 }
 
 func (w *worker) run() {
-	defer close(w.done)
 	var kicked []bool
 	for {
 		// Serve what is there first: the driver may have notified before
@@ -221,7 +199,7 @@ func (w *worker) drain() bool {
 	q := w.queue
 	for {
 		q.SetNotify(false)
-		for !w.stopping.Load() {
+		for !w.ctl.Stopping() {
 			ok, err := q.Next(&w.chain)
 			if err != nil {
 				w.act.Fail(err)
@@ -243,7 +221,7 @@ func (w *worker) drain() bool {
 				w.act.Interrupt(0)
 			}
 		}
-		if w.stopping.Load() {
+		if w.ctl.Stopping() {
 			return true
 		}
 		q.SetNotify(true)

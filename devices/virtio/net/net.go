@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -83,8 +82,7 @@ type Device struct {
 
 	txDropped, rxDropped, rxDirect atomic.Uint64
 
-	mu     sync.Mutex // guards worker
-	worker *worker
+	runner virtio.Runner
 }
 
 // New returns a network device on cfg.Port.
@@ -162,37 +160,22 @@ func (d *Device) Activate(a *virtio.Activation) error {
 	if err := d.port.SetOffload(f&featureGuestCsum != 0, f&featureGuestTSO4 != 0, f&featureGuestTSO6 != 0, f&featureGuestECN != 0); err != nil {
 		return fmt.Errorf("virtio-net: %w", err)
 	}
-	stop, err := virtio.NewEventFD()
+	err := d.runner.Start(func(vw *virtio.Worker) {
+		w := &worker{
+			dev: d, act: a, rx: a.Queues[rxQueue], tx: a.Queues[txQueue], ctl: vw,
+			mergeable: f&featureMrgRxbuf != 0, frame: make([]byte, MaxFrame),
+		}
+		w.run()
+	})
 	if err != nil {
 		return fmt.Errorf("virtio-net: %w", err)
 	}
-	w := &worker{
-		dev: d, act: a, rx: a.Queues[rxQueue], tx: a.Queues[txQueue], stop: stop,
-		mergeable: f&featureMrgRxbuf != 0, done: make(chan struct{}),
-		frame: make([]byte, MaxFrame),
-	}
-	d.mu.Lock()
-	d.worker = w
-	d.mu.Unlock()
-	go w.run()
 	return nil
 }
 
-// Reset implements virtio.Backend.
+// Reset implements virtio.Backend: it stops the worker between frames.
 func (d *Device) Reset() {
-	d.mu.Lock()
-	w := d.worker
-	d.worker = nil
-	d.mu.Unlock()
-	if w == nil {
-		return
-	}
-	w.stopping.Store(true)
-	if err := w.stop.Signal(); err != nil {
-		d.log.Warn("virtio-net: stop worker", "err", err)
-	}
-	<-w.done
-	if err := w.stop.Close(); err != nil {
+	if err := d.runner.Stop(); err != nil {
 		d.log.Warn("virtio-net: stop worker", "err", err)
 	}
 	// Offloads the next driver has not accepted must not reach it.
@@ -206,9 +189,8 @@ type worker struct {
 	dev       *Device
 	act       *virtio.Activation
 	rx, tx    *virtio.Queue
-	stop      *virtio.EventFD
+	ctl       *virtio.Worker
 	mergeable bool
-	done      chan struct{}
 
 	chain virtio.Chain
 	// frame holds a received frame that has not been delivered; pending
@@ -224,10 +206,6 @@ type worker struct {
 	// lastFrame is the size of the last frame received: receiveDirect
 	// is tried only after large ones.
 	lastFrame int
-	// stopping is set by Reset: the worker stops between frames, so
-	// neither a guest that keeps transmitting nor a busy tap can hold a
-	// reset (or the VM's end) up.
-	stopping atomic.Bool
 }
 
 func (w *worker) fail(err error) {
@@ -236,7 +214,6 @@ func (w *worker) fail(err error) {
 }
 
 func (w *worker) run() {
-	defer close(w.done)
 	const (
 		pollStop = iota
 		pollRxKick
@@ -244,7 +221,7 @@ func (w *worker) run() {
 		pollTap
 	)
 	fds := []unix.PollFd{
-		pollStop:   {Fd: int32(w.stop.FD()), Events: unix.POLLIN},
+		pollStop:   {Fd: int32(w.ctl.StopFD()), Events: unix.POLLIN},
 		pollRxKick: {Fd: int32(w.act.Kicks[rxQueue].FD()), Events: unix.POLLIN},
 		pollTxKick: {Fd: int32(w.act.Kicks[txQueue].FD()), Events: unix.POLLIN},
 		pollTap:    {Fd: int32(w.dev.port.FD()), Events: unix.POLLIN},
@@ -293,9 +270,9 @@ func (w *worker) run() {
 // transmit writes every available transmit chain to the tap.
 func (w *worker) transmit() {
 	q := w.tx
-	for !w.stopping.Load() {
+	for !w.ctl.Stopping() {
 		q.SetNotify(false)
-		for !w.stopping.Load() {
+		for !w.ctl.Stopping() {
 			ok, err := q.Next(&w.chain)
 			if err != nil {
 				w.fail(err)
@@ -371,7 +348,7 @@ func (w *worker) receive() bool {
 			w.act.Interrupt(rxQueue)
 		}
 	}
-	for !w.stopping.Load() {
+	for !w.ctl.Stopping() {
 		if w.pending == 0 && w.mergeable && w.lastFrame >= directMin {
 			// In a bulk stream (the last frame was large), read the
 			// frame straight into the guest's buffers, if they can hold
