@@ -33,6 +33,12 @@ const (
 	// NetParam configures one guest interface: govmm.net=MAC,ADDR/PREFIX,GATEWAY
 	// (the gateway may be empty). It may appear once per interface.
 	NetParam = "govmm.net"
+	// ContainerParam asks the agent to run the command in a container:
+	// govmm.container=SERIAL names the read-only virtio disk (by its serial)
+	// that holds the container's root file system, an ext4 image.
+	ContainerParam = "govmm.container"
+	// ContainerDiskSerial is the serial govmm gives that disk.
+	ContainerDiskSerial = "govmm-rootfs"
 	// HostAddrEnv is set in the command's environment to the gateway of
 	// the first configured interface: the host's end of the link.
 	HostAddrEnv = "GOVMM_HOST_ADDR"
@@ -106,6 +112,18 @@ type Config struct {
 	Command []string
 	// Nets are the interfaces to configure.
 	Nets []Net
+	// ContainerDisk, when set, is the serial of the disk holding the root
+	// file system of a container to run Command in.
+	ContainerDisk string
+}
+
+// EncodeContainer returns the kernel command-line word that asks the agent
+// to run its command in a container whose root is on the disk with serial.
+func EncodeContainer(serial string) (string, error) {
+	if serial == "" || strings.ContainsAny(serial, " \t\n,=") {
+		return "", fmt.Errorf("encode container disk: bad serial %q", serial)
+	}
+	return ContainerParam + "=" + serial, nil
 }
 
 // ParseCmdline reads the agent's configuration from a kernel command line
@@ -120,6 +138,13 @@ func ParseCmdline(cmdline string) (Config, error) {
 				return Config{}, err
 			}
 			c.Nets = append(c.Nets, n)
+			continue
+		}
+		if v, ok := strings.CutPrefix(word, ContainerParam+"="); ok {
+			if v == "" {
+				return Config{}, fmt.Errorf("parse %s: empty disk serial", ContainerParam)
+			}
+			c.ContainerDisk = v
 			continue
 		}
 		v, ok := strings.CutPrefix(word, CommandParam+"=")

@@ -90,3 +90,22 @@ func TestNetRoundTrip(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 }
+
+func TestContainerParam(t *testing.T) {
+	word, err := EncodeContainer(ContainerDiskSerial)
+	require.NoError(t, err)
+	got, err := ParseCmdline("quiet " + word)
+	require.NoError(t, err)
+	assert.Equal(t, ContainerDiskSerial, got.ContainerDisk)
+
+	got, err = ParseCmdline("quiet")
+	require.NoError(t, err)
+	assert.Empty(t, got.ContainerDisk, "no container unless asked")
+
+	_, err = ParseCmdline(ContainerParam + "=")
+	require.ErrorContains(t, err, "empty disk serial")
+	for _, bad := range []string{"", "a b", "a,b", "a=b"} {
+		_, err := EncodeContainer(bad)
+		assert.Error(t, err, "EncodeContainer(%q)", bad)
+	}
+}

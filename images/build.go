@@ -16,6 +16,7 @@ import (
 
 	"github.com/u-root/u-root/pkg/cpio"
 
+	"github.com/govmm/govmm/container"
 	"github.com/govmm/govmm/guest"
 )
 
@@ -61,6 +62,18 @@ func (b *Builder) BuildAll(ctx context.Context) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Containers in the guest need runc; without it on this host, everything
+	// else still works and `govmm run --container` says what to install.
+	containerInitramfs, err := b.ContainerInitramfs(ctx, guestInitramfs)
+	if errors.Is(err, container.ErrNoRunc) {
+		b.logf("container initramfs: skipped: %v; govmm run --container will not work", err)
+	} else if err != nil {
+		return nil, err
+	}
+	probeRootfs, probeImage, err := b.ProbeRootfs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	genericVmlinux, err := b.ExtractVmlinux(ctx, generic)
 	if err != nil {
 		return nil, err
@@ -70,13 +83,16 @@ func (b *Builder) BuildAll(ctx context.Context) (*Manifest, error) {
 		return nil, err
 	}
 	m := &Manifest{
-		Kernel:         generic.BzImage,
-		KernelVmlinux:  genericVmlinux,
-		CloudKernel:    cloud.BzImage,
-		CloudVmlinux:   cloudVmlinux,
-		Initramfs:      guestInitramfs,
-		OuterKernel:    generic.BzImage,
-		OuterInitramfs: outerInitramfs,
+		Kernel:             generic.BzImage,
+		KernelVmlinux:      genericVmlinux,
+		CloudKernel:        cloud.BzImage,
+		CloudVmlinux:       cloudVmlinux,
+		Initramfs:          guestInitramfs,
+		ContainerInitramfs: containerInitramfs,
+		ProbeRootfs:        probeRootfs,
+		ProbeRootfsImage:   probeImage,
+		OuterKernel:        generic.BzImage,
+		OuterInitramfs:     outerInitramfs,
 	}
 	if err := m.write(b.CacheDir); err != nil {
 		return nil, err
@@ -94,6 +110,8 @@ func (b *Builder) GuestInitramfs(ctx context.Context, kernels ...*Kernel) (strin
 	// iobench measures disks and networks from inside the guest, for the
 	// benchmarks.
 	const iobenchPkg = "github.com/govmm/govmm/guest/iobench"
+	// The isolation probe runs directly in the VM too (govmm isolation).
+	const probePkg = "github.com/govmm/govmm/isolation/probe"
 	type kernelModules struct {
 		k    *Kernel
 		mods []Module
@@ -106,7 +124,7 @@ func (b *Builder) GuestInitramfs(ctx context.Context, kernels ...*Kernel) (strin
 			return "", fmt.Errorf("guest initramfs: %w", err)
 		}
 		all = append(all, kernelModules{k, mods})
-		key, err := b.inputKey(ctx, k, mods, agentPkg, iobenchPkg)
+		key, err := b.inputKey(ctx, k, mods, agentPkg, iobenchPkg, probePkg)
 		if err != nil {
 			return "", fmt.Errorf("guest initramfs: %w", err)
 		}
@@ -140,8 +158,8 @@ func (b *Builder) GuestInitramfs(ctx context.Context, kernels ...*Kernel) (strin
 		}
 		args = append(args, "-files", orderFile+":"+strings.TrimPrefix(guest.ModuleOrderFile(release), "/"))
 	}
-	args = append(args, "github.com/u-root/u-root/cmds/core/*", agentPkg, iobenchPkg)
-	b.logf("building guest initramfs with u-root (u-root core commands, govmm agent and iobench, %d modules for %d kernels); the first build takes about a minute", nmods, len(all))
+	args = append(args, "github.com/u-root/u-root/cmds/core/*", agentPkg, iobenchPkg, probePkg)
+	b.logf("building guest initramfs with u-root (u-root core commands, govmm agent, iobench and probe, %d modules for %d kernels); the first build takes about a minute", nmods, len(all))
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = b.SourceDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
@@ -233,7 +251,9 @@ func (b *Builder) publish(tmp, final string) error {
 // that pkg imports, directly or not.
 func (b *Builder) inputKey(ctx context.Context, k *Kernel, mods []Module, pkgs ...string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "kernel %s %s\n", k.Package, k.Package.SHA256)
+	if k != nil {
+		fmt.Fprintf(h, "kernel %s %s\n", k.Package, k.Package.SHA256)
+	}
 	for _, m := range mods {
 		fmt.Fprintf(h, "module %s\n", m.Name)
 	}
@@ -276,10 +296,11 @@ func (b *Builder) inputKey(ctx context.Context, k *Kernel, mods []Module, pkgs .
 }
 
 type cpioFile struct {
-	name string
-	src  string // file to copy, or
-	data []byte // contents
-	mode uint64
+	name    string
+	src     string // file to copy, or
+	data    []byte // contents, or
+	symlink string // the target of a symbolic link
+	mode    uint64
 }
 
 // writeCPIO writes a newc archive of files, with the directories they need.
@@ -291,6 +312,10 @@ func writeCPIO(path string, files []cpioFile) error {
 	w := cpio.Newc.Writer(f)
 	var recs []cpio.Record
 	for _, cf := range files {
+		if cf.symlink != "" {
+			recs = append(recs, cpio.Symlink(cf.name, cf.symlink))
+			continue
+		}
 		data := cf.data
 		if cf.src != "" {
 			if data, err = os.ReadFile(cf.src); err != nil {

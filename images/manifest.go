@@ -16,11 +16,19 @@ type Manifest struct {
 	// KernelVmlinux and CloudVmlinux are the two kernels' payloads,
 	// decompressed: `govmm run` boots them instead of the bzImages'
 	// decompressors.
-	KernelVmlinux  string `json:"kernel_vmlinux"`
-	CloudVmlinux   string `json:"cloud_vmlinux"`
-	Initramfs      string `json:"initramfs"`       // default guest initramfs
-	OuterKernel    string `json:"outer_kernel"`    // nested harness: outer guest's bzImage
-	OuterInitramfs string `json:"outer_initramfs"` // nested harness: outer guest's initramfs
+	KernelVmlinux string `json:"kernel_vmlinux"`
+	CloudVmlinux  string `json:"cloud_vmlinux"`
+	Initramfs     string `json:"initramfs"` // default guest initramfs
+	// ContainerInitramfs is Initramfs plus runc and its libraries, for
+	// containers in the guest; "" when the host had no runc to pack.
+	ContainerInitramfs string `json:"container_initramfs,omitempty"`
+	// ProbeRootfs is the default container root file system (the static
+	// isolation probe and the mount points a container needs), and
+	// ProbeRootfsImage the same tree as an ext4 image, for the guest.
+	ProbeRootfs      string `json:"probe_rootfs"`
+	ProbeRootfsImage string `json:"probe_rootfs_image"`
+	OuterKernel      string `json:"outer_kernel"`    // nested harness: outer guest's bzImage
+	OuterInitramfs   string `json:"outer_initramfs"` // nested harness: outer guest's initramfs
 }
 
 // CacheDirEnv names the environment variable that overrides the cache
@@ -61,9 +69,14 @@ func LoadManifest(cacheDir string) (*Manifest, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("read image manifest %s: %w", ManifestPath(cacheDir), err)
 	}
-	for _, p := range []string{m.Kernel, m.KernelVmlinux, m.CloudKernel, m.CloudVmlinux, m.Initramfs, m.OuterKernel, m.OuterInitramfs} {
+	for _, p := range []string{m.Kernel, m.KernelVmlinux, m.CloudKernel, m.CloudVmlinux, m.Initramfs, m.OuterKernel, m.OuterInitramfs, m.ProbeRootfs, m.ProbeRootfsImage} {
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%w (%s is missing)", ErrNotBuilt, p)
+		}
+	}
+	if m.ContainerInitramfs != "" {
+		if _, err := os.Stat(m.ContainerInitramfs); err != nil {
+			return nil, fmt.Errorf("%w (%s is missing)", ErrNotBuilt, m.ContainerInitramfs)
 		}
 	}
 	return &m, nil

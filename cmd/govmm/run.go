@@ -35,6 +35,7 @@ func newRunCommand() *cobra.Command {
 		cpus                         int
 		bootTime, verbose            bool
 		diskSpecs, netSpecs          []string
+		containerRoot                string
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] [-- COMMAND [ARGS...]]",
@@ -62,6 +63,17 @@ goes away when govmm exits. Routing the guest further (NAT) is up to you.
 --net tap=NAME attaches to an existing tap (ip tuntap add mode tap NAME) and
 configures nothing. Taps need root or CAP_NET_ADMIN.
 
+With --container ROOTFS, COMMAND runs in an OCI container inside the guest,
+under the runc of this host (packed into the guest by 'govmm images'), and
+govmm exits with the container's status. ROOTFS is a directory (the same
+one 'runc' takes on the host: it is copied into an ext4 image for the VM),
+an ext4 image, or 'default' for govmm's own rootfs, which holds its static
+isolation probe as /probe. The root reaches the guest as a read-only virtio
+disk; the container gets new PID, network, IPC, UTS, mount and cgroup
+namespaces, cgroup v2 limits (256 MiB, 64 tasks), a read-only root, no new
+privileges and three capabilities. ROOTFS must hold /proc, /dev, /sys and
+/tmp as directories.
+
 The console is raw: keys such as Ctrl-C go to the guest. Type Ctrl-A x to
 stop the VM.
 
@@ -77,7 +89,9 @@ Exit status:
   govmm run --mem 256M -- sh -c 'cat /proc/meminfo | head -1'
   govmm run --boot-time -- true
   govmm run --disk data.img --disk ref.img,readonly,serial=ref0 -- sh -c 'mount /dev/vda /mnt && ls /mnt'
-  govmm run --net auto -- sh -c 'ping -c 1 $GOVMM_HOST_ADDR'`,
+  govmm run --net auto -- sh -c 'ping -c 1 $GOVMM_HOST_ADDR'
+  govmm run --container default -- /probe
+  govmm run --container ./rootfs -- /bin/sh -c 'cat /etc/os-release'`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 && cmd.ArgsLenAtDash() != 0 {
 				return usageError{fmt.Errorf("unexpected argument %q: put the guest command after --", args[0])}
@@ -91,6 +105,18 @@ Exit status:
 			}
 			if cpus < 1 {
 				return usageError{fmt.Errorf("--cpus %d: need at least 1", cpus)}
+			}
+			var containerDisk string
+			if containerRoot != "" {
+				if len(args) == 0 {
+					return usageError{errors.New("--container: give the command to run in the container after --")}
+				}
+				disk, cleanup, err := containerImages(cmd.Context(), containerRoot, &initrd, cmd.Flags().Changed("initrd"))
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				containerDisk = disk
 			}
 			useVmlinux := &vmlinux
 			if noVmlinux {
@@ -115,6 +141,9 @@ Exit status:
 				}
 				disks = append(disks, d)
 			}
+			if containerDisk != "" {
+				disks = append(disks, vmm.DiskConfig{Path: containerDisk, ReadOnly: true, Serial: guest.ContainerDiskSerial})
+			}
 			var nets []vmm.NetConfig
 			for _, spec := range netSpecs {
 				n, err := parseNetSpec(spec)
@@ -125,6 +154,13 @@ Exit status:
 			}
 			if !cmd.Flags().Changed("cmdline") {
 				cmdline = vmm.DefaultCmdline
+			}
+			if containerDisk != "" {
+				word, err := guest.EncodeContainer(guest.ContainerDiskSerial)
+				if err != nil {
+					return err
+				}
+				cmdline += " " + word
 			}
 			if len(args) > 0 {
 				word, err := guest.EncodeCommand(args)
@@ -154,6 +190,7 @@ Exit status:
 	f.StringVar(&cmdline, "cmdline", "", "kernel command line (replaces the default: "+vmm.DefaultCmdline+")")
 	f.StringArrayVar(&diskSpecs, "disk", nil, "PATH[,readonly][,serial=ID]: a raw disk image as a virtio block device (repeatable)")
 	f.StringArrayVar(&netSpecs, "net", nil, "auto[,mac=MAC] or tap=NAME[,mac=MAC]: a virtio network device on a new or existing tap (repeatable)")
+	f.StringVar(&containerRoot, "container", "", "run COMMAND in a runc container in the guest, with this root: a directory, an ext4 image, or 'default' (govmm's probe rootfs)")
 	f.BoolVar(&bootTime, "boot-time", false, "print the time from launch to the guest's init on stderr")
 	f.BoolVarP(&verbose, "verbose", "v", false, "debug logs on stderr")
 	return cmd

@@ -10,6 +10,8 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"sort"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -82,6 +84,9 @@ func run() int {
 		}
 	}
 	argv := cfg.Command
+	if cfg.ContainerDisk != "" {
+		return runContainer(cfg.ContainerDisk, argv)
+	}
 	if len(argv) == 0 {
 		argv = []string{"gosh"}
 	}
@@ -115,15 +120,18 @@ func run() int {
 }
 
 // mountAll mounts the file systems a guest command expects. u-root's init
-// mounts most of them already; EBUSY (already mounted) is fine.
+// mounts most of them already; those are left as they are.
 func mountAll() {
+	mounted := mountPoints()
 	for _, m := range []struct{ src, dst, fstype string }{
 		{"proc", "/proc", "proc"},
 		{"sysfs", "/sys", "sysfs"},
 		{"devtmpfs", "/dev", "devtmpfs"},
 		{"tmpfs", "/tmp", "tmpfs"},
-		{"cgroup2", "/sys/fs/cgroup", "cgroup2"},
 	} {
+		if mounted[m.dst] == m.fstype {
+			continue
+		}
 		if err := os.MkdirAll(m.dst, 0o755); err != nil {
 			log.Printf("mount %s: %v", m.dst, err)
 			continue
@@ -132,6 +140,57 @@ func mountAll() {
 			log.Printf("mount %s on %s: %v", m.fstype, m.dst, err)
 		}
 	}
+	mountCgroup2()
+}
+
+// mountCgroup2 puts the cgroup v2 hierarchy on /sys/fs/cgroup, where runc
+// and systemd-era tools look for it. u-root's init mounts the v1
+// hierarchies there; a controller bound to a v1 hierarchy is missing from
+// v2 (cgroup-v2.rst, "Mounting"), so they go first: an unmounted v1
+// hierarchy without child cgroups gives its controllers back to v2.
+func mountCgroup2() {
+	const dir = "/sys/fs/cgroup"
+	mounted := mountPoints()
+	if mounted[dir] == "cgroup2" {
+		return
+	}
+	var under []string
+	for p := range mounted {
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			under = append(under, p)
+		}
+	}
+	// Deepest first: /sys/fs/cgroup/memory before /sys/fs/cgroup.
+	sort.Sort(sort.Reverse(sort.StringSlice(under)))
+	for _, p := range under {
+		if err := unix.Unmount(p, 0); err != nil {
+			log.Printf("unmount %s: %v", p, err)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		log.Printf("mount cgroup2: %v", err)
+		return
+	}
+	if err := unix.Mount("cgroup2", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		log.Printf("mount cgroup2 on %s: %v", dir, err)
+	}
+}
+
+// mountPoints maps each mount point to the type of the file system
+// mounted there last (/proc/self/mounts).
+func mountPoints() map[string]string {
+	m := map[string]string{}
+	raw, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return m
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 {
+			m[f[1]] = f[2]
+		}
+	}
+	return m
 }
 
 // loadModules loads the modules the image build listed, in its order. A
