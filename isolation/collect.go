@@ -3,6 +3,7 @@ package isolation
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -208,6 +209,12 @@ func (c *collector) cgroup(mounts []mountEntry) {
 		limit, file, err := readCgroupLimit(mounts, cg.v2, isCgroup2, "memory.max", parseMemoryMax)
 		if err == nil {
 			res.CgroupMemoryMax, res.CgroupMemoryFile = limit, file
+			return
+		}
+		// The root cgroup has no memory.max: nothing above it limits it
+		// (cgroup-v2.rst, "Memory Interface Files": non-root only).
+		if cg.v2 == "/" && errors.Is(err, fs.ErrNotExist) {
+			res.CgroupMemoryMax = "max"
 			return
 		}
 		errs = append(errs, "cgroup v2: "+err.Error())

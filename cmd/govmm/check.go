@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/govmm/govmm/harness"
 	"github.com/govmm/govmm/images"
 	"github.com/govmm/govmm/kvm"
 	"github.com/govmm/govmm/vmm"
@@ -100,4 +101,21 @@ func checkKVM(line func(name, verdict, detail string)) bool {
 		line("nested virt", "info", "kvm_amd nested="+facts.NestedAMD+" (guests of this host may use KVM when Y or 1)")
 	}
 	return usable
+}
+
+// needKVM fails with the fix when this host has no usable KVM and the
+// command is not already running inside the nested harness: commands that
+// start many VMs and compare them (isolation, bench) run whole in one place.
+func needKVM(command string) error {
+	if harness.Inside() {
+		return nil
+	}
+	plan, err := harness.Detect()
+	if err != nil {
+		return usageError{err}
+	}
+	if plan.Mode != harness.Direct {
+		return fmt.Errorf("no usable KVM here, so run it whole inside the nested harness: govmm with-kvm -- govmm %s\n(why: %s)", command, plan.Reason)
+	}
+	return nil
 }

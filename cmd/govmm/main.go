@@ -62,6 +62,6 @@ Exit status:
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCommand(), newCheckCommand(), newBenchCommand(), newImagesCommand(), newWithKVMCommand(), newVersionCommand())
+	root.AddCommand(newRunCommand(), newCheckCommand(), newBenchCommand(), newIsolationCommand(), newImagesCommand(), newWithKVMCommand(), newVersionCommand())
 	return root
 }
