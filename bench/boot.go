@@ -85,21 +85,7 @@ func Boot(ctx context.Context, cfg BootConfig) (*BootReport, error) {
 			GuestMemBytes: memBytes, Marker: marker, OKCodes: []int{0},
 		}})
 	}
-	qemu := Run{
-		// QEMU's microvm, as lean as QEMU gets: no firmware tables, the
-		// legacy PIC/PIT/RTC the stock kernel expects, and isa-debug-exit
-		// where govmm has its exit-status port, so the guest agent's
-		// status write ends QEMU as it ends govmm. The kernel resets by
-		// triple fault (reboot=t): microvm has no keyboard controller.
-		Args: []string{cfg.QEMU, "-M", "microvm,pit=on,pic=on,rtc=on,acpi=off", "-enable-kvm", "-cpu", "host",
-			"-m", mem, "-smp", "1", "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
-			"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=1", guest.ExitStatusPort),
-			"-kernel", cfg.Kernel, "-initrd", cfg.Initrd,
-			"-append", strings.ReplaceAll(cfg.Cmdline, "reboot=k", "reboot=t") + " " + word},
-		GuestMemBytes: memBytes, Marker: marker,
-		// isa-debug-exit exits with (status << 1) | 1: 1 for `true`.
-		OKCodes: []int{1},
-	}
+	qemu := qemuMicrovmRun(cfg.QEMU, cfg.Kernel, cfg.Initrd, cfg.Cmdline+" "+word, cfg.MemMiB, marker)
 	// QEMU boots the bzImage, decompressor included: the like-for-like
 	// comparison is with govmm's first row.
 	peer := vmmRun{name: "qemu-microvm", run: qemu}
@@ -149,6 +135,24 @@ func Boot(ctx context.Context, cfg BootConfig) (*BootReport, error) {
 		rep.Distortion = "measured inside the nested harness's outer guest (software-emulated CPU): absolute times are one to two orders of magnitude slower than hardware; only the ratios compare"
 	}
 	return rep, nil
+}
+
+// qemuMicrovmRun boots kernel and initrd under QEMU's microvm, as lean as
+// QEMU gets: no firmware tables, the legacy PIC/PIT/RTC the stock kernel
+// expects, and isa-debug-exit where govmm has its exit-status port, so the
+// guest agent's status write ends QEMU as it ends govmm. The kernel resets
+// by triple fault (reboot=t): microvm has no keyboard controller.
+func qemuMicrovmRun(qemu, kernel, initrd, cmdline string, memMiB int, marker []byte) Run {
+	return Run{
+		Args: []string{qemu, "-M", "microvm,pit=on,pic=on,rtc=on,acpi=off", "-enable-kvm", "-cpu", "host",
+			"-m", fmt.Sprintf("%dM", memMiB), "-smp", "1", "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot",
+			"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=1", guest.ExitStatusPort),
+			"-kernel", kernel, "-initrd", initrd,
+			"-append", strings.ReplaceAll(cmdline, "reboot=k", "reboot=t")},
+		GuestMemBytes: uint64(memMiB) << 20, Marker: marker,
+		// isa-debug-exit exits with (status << 1) | 1: 1 for status 0.
+		OKCodes: []int{1},
+	}
 }
 
 // WriteTable prints the report for people.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -23,6 +24,8 @@ type Sample struct {
 	// GuestRSS the part of it that is guest RAM; RSS-GuestRSS is what the
 	// VMM itself costs.
 	RSS, GuestRSS uint64
+	// Output is everything the command wrote on stdout (the guest console).
+	Output []byte
 }
 
 // Overhead is the VMM's own resident memory, guest RAM excluded.
@@ -117,6 +120,7 @@ func Measure(ctx context.Context, r Run) (Sample, error) {
 	if smapsErr != nil {
 		return Sample{}, fmt.Errorf("%s: read memory use: %w", r.Args[0], smapsErr)
 	}
+	s.Output = console.Bytes()
 	return s, nil
 }
 
@@ -133,6 +137,10 @@ func residentMemory(pid int, guestBytes uint64) (rss, guest uint64, err error) {
 }
 
 func parseSmaps(r io.Reader, guestBytes uint64) (rss, guest uint64, err error) {
+	// No guest RAM (a container runtime): nothing to set apart.
+	if guestBytes == 0 {
+		guestBytes = math.MaxUint64
+	}
 	sc := bufio.NewScanner(r)
 	var size, bestSize uint64
 	for sc.Scan() {

@@ -1,7 +1,8 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/govmm/govmm/bench"
+	"github.com/govmm/govmm/container"
 	"github.com/govmm/govmm/harness"
+	"github.com/govmm/govmm/images"
 	"github.com/govmm/govmm/vmm"
 )
 
@@ -19,14 +22,15 @@ func newBenchCommand() *cobra.Command {
 	var (
 		rounds, memMiB               int
 		kernel, initrd               string
-		qemu, jsonPath               string
+		qemu, jsonPath, chartPath    string
 		suites                       []string
 		diskMiB, netMiB, randSeconds int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmark boot, disk and network: govmm against QEMU, side by side",
-		Long: `Two suites (--suites boot,io), each govmm against QEMU in the same place.
+		Short: "Benchmark boot, disk, network and VM-versus-container start-up",
+		Long: `Three suites (--suites boot,io,container), each govmm against its peers in
+the same place.
 
 boot: boot the same kernel and initramfs ROUNDS times with govmm and with QEMU's
 microvm machine (-M microvm -enable-kvm, the leanest QEMU), interleaved, and
@@ -45,16 +49,33 @@ write and read in 1 MiB O_DIRECT blocks, 4 KiB random reads (4 in flight),
 and TCP throughput each way to a peer in this process. The report gives
 the medians and govmm/QEMU ratios (above 1: govmm is faster).
 
+container: what hardware isolation costs next to a container. ROUNDS times
+each, interleaved: govmm's isolation probe started in a runc container on
+this host (runc run to the probe's first line); a govmm VM launched to its
+guest init; a govmm VM launched to the probe's first line in a runc
+container inside it (--container); QEMU's microvm launched to its guest
+init. Both VMMs boot the same bzImage and initramfs. It reports min, median
+and p95 of each, memory per instance (runc's or the VMM's resident memory,
+the VMM's own overhead, the probe's in its container) and each row's start
+over the container's. --chart draws it (SVG or PNG by the file's
+extension). Needs runc (apt-get install runc) and root.
+
+Progress goes to stderr as the rounds run, then a table per suite.
+
 Run it where KVM works; on hosts without one, through the nested harness
 ('govmm with-kvm -- govmm bench', as 'make bench' does): absolute times
 there are one to two orders of magnitude slower than hardware, so read the
 ratios, never the times.`,
 		Example: `  govmm bench --rounds 10
-  govmm with-kvm -- govmm bench --rounds 5 --json - > bench.json`,
+  govmm with-kvm -- govmm bench --rounds 5 --json - > bench.json
+  govmm with-kvm -- govmm bench --suites container --rounds 3 --json bench.json --chart bench.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if rounds < 1 {
 				return usageError{fmt.Errorf("--rounds %d: need at least 1", rounds)}
+			}
+			if err := needKVM("bench"); err != nil {
+				return err
 			}
 			vmlinux := ""
 			if err := fillDefaultImages(&kernel, &initrd, &vmlinux, false); err != nil {
@@ -76,15 +97,17 @@ ratios, never the times.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			var rep struct {
-				Boot *bench.BootReport `json:"boot,omitempty"`
-				IO   *bench.IOReport   `json:"io,omitempty"`
+				Boot      *bench.BootReport      `json:"boot,omitempty"`
+				IO        *bench.IOReport        `json:"io,omitempty"`
+				Container *bench.ContainerReport `json:"container,omitempty"`
 			}
 			for _, suite := range suites {
 				switch suite {
 				case "boot":
 				case "io":
+				case "container":
 				default:
-					return usageError{fmt.Errorf("--suites: unknown suite %q (boot, io)", suite)}
+					return usageError{fmt.Errorf("--suites: unknown suite %q (boot, io, container)", suite)}
 				}
 			}
 			if slices.Contains(suites, "boot") {
@@ -113,21 +136,26 @@ ratios, never the times.`,
 				}
 				rep.IO.WriteTable(cmd.ErrOrStderr())
 			}
-			if jsonPath == "" {
-				return nil
-			}
-			out := cmd.OutOrStdout()
-			if jsonPath != "-" {
-				f, err := os.Create(jsonPath)
+			if slices.Contains(suites, "container") {
+				rep.Container, err = containerBench(ctx, cmd, self, qemu, kernel, initrd, memMiB, rounds, where)
 				if err != nil {
 					return err
 				}
-				defer f.Close()
-				out = f
+				rep.Container.WriteTable(cmd.ErrOrStderr())
 			}
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(rep)
+			if chartPath != "" {
+				if rep.Container == nil {
+					return usageError{errors.New("--chart draws the container suite: add container to --suites")}
+				}
+				if err := bench.WriteChart(chartPath, rep.Container.Chart()); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "bench: chart in %s\n", chartPath)
+			}
+			if jsonPath == "" {
+				return nil
+			}
+			return writeJSON(cmd, jsonPath, rep)
 		},
 	}
 	f := cmd.Flags()
@@ -136,10 +164,34 @@ ratios, never the times.`,
 	f.StringVar(&kernel, "kernel", "", "bzImage (default: Debian's kernel from 'govmm images')")
 	f.StringVar(&initrd, "initrd", "", "initramfs with govmm's agent (default: from 'govmm images')")
 	f.StringVar(&qemu, "qemu", "qemu-system-x86_64", "the QEMU to compare with; its row is skipped when it is missing")
-	f.StringSliceVar(&suites, "suites", []string{"boot", "io"}, "what to measure: boot, io")
+	f.StringSliceVar(&suites, "suites", []string{"boot", "io", "container"}, "what to measure: boot, io, container")
 	f.IntVar(&diskMiB, "disk-mib", 128, "io: MiB written and read sequentially (and the random reads' range)")
 	f.IntVar(&netMiB, "net-mib", 64, "io: MiB sent each way over TCP")
 	f.IntVar(&randSeconds, "rand-seconds", 3, "io: seconds of 4 KiB random reads")
 	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file ('-': stdout)")
+	f.StringVar(&chartPath, "chart", "", "draw the container suite's chart to this file (.svg or .png)")
 	return cmd
+}
+
+// containerBench runs the container suite on the images of 'govmm images'.
+func containerBench(ctx context.Context, cmd *cobra.Command, self, qemu, kernel, initrd string, memMiB, rounds int, where string) (*bench.ContainerReport, error) {
+	cacheDir, err := images.DefaultCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	m, err := images.LoadManifest(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	runc, _ := container.FindRunc()
+	dir, err := os.MkdirTemp("", "govmm-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	return bench.Container(ctx, bench.ContainerConfig{
+		Govmm: self, QEMU: qemu, Runc: runc, Kernel: kernel, Initrd: initrd, ContainerInitrd: m.ContainerInitramfs,
+		RootfsDir: m.ProbeRootfs, RootfsImage: m.ProbeRootfsImage, MemMiB: memMiB, Cmdline: vmm.DefaultCmdline,
+		Rounds: rounds, Dir: dir, Progress: cmd.ErrOrStderr(), RunsInVMM: where,
+	})
 }
