@@ -20,11 +20,15 @@ import (
 
 // Command is something to run where KVM works.
 type Command struct {
-	Args   []string // Args[0] is looked up in the host's PATH
-	Env    []string // nil means this process's environment
-	Dir    string   // "" means this process's working directory
-	Stdout io.Writer
-	Stderr io.Writer
+	Args []string // Args[0] is looked up in the host's PATH
+	Env  []string // nil means this process's environment
+	Dir  string   // "" means this process's working directory
+	// ShareDir makes Dir writable through to the host: files the command
+	// writes there survive the outer guest. Elsewhere writes go to the
+	// outer guest's in-memory overlay and are lost. Never for "/".
+	ShareDir bool
+	Stdout   io.Writer
+	Stderr   io.Writer
 }
 
 // Outer describes the outer guest of the nested harness.
@@ -195,8 +199,16 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 			return 0, fmt.Errorf("nested KVM harness: %w", err)
 		}
 	}
+	j, err := o.job(c)
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		return 0, err
+	}
 	var qemuLog bytes.Buffer
-	cmd := exec.CommandContext(ctx, qemuPath, o.qemuArgs(runDir, consolePath)...)
+	cmd := exec.CommandContext(ctx, qemuPath, o.qemuArgs(runDir, consolePath, j)...)
 	cmd.ExtraFiles = []*os.File{outW, errW}
 	cmd.Stdout, cmd.Stderr = &qemuLog, &qemuLog
 	cmd.WaitDelay = 5 * time.Second
@@ -376,11 +388,14 @@ func (o *Outer) job(c Command) (job.Job, error) {
 			return job.Job{}, fmt.Errorf("nested KVM harness: %w", err)
 		}
 	}
-	return job.Job{Args: append([]string{prog}, c.Args[1:]...), Env: env, Dir: dir}, nil
+	if dir, err = filepath.Abs(dir); err != nil {
+		return job.Job{}, fmt.Errorf("nested KVM harness: %w", err)
+	}
+	return job.Job{Args: append([]string{prog}, c.Args[1:]...), Env: env, Dir: dir, ShareDir: c.ShareDir && dir != "/"}, nil
 }
 
 // qemuArgs is the outer guest's QEMU command line.
-func (o *Outer) qemuArgs(runDir, consolePath string) []string {
+func (o *Outer) qemuArgs(runDir, consolePath string, j job.Job) []string {
 	mem, cpus := o.MemoryMiB, o.CPUs
 	if mem == 0 {
 		mem = 6144
@@ -388,7 +403,7 @@ func (o *Outer) qemuArgs(runDir, consolePath string) []string {
 	if cpus == 0 {
 		cpus = 4
 	}
-	return []string{
+	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		// Software CPU emulation of an AMD CPU with SVM: its kvm-amd gives
 		// the outer guest a /dev/kvm with nested paging.
@@ -404,6 +419,10 @@ func (o *Outer) qemuArgs(runDir, consolePath string) []string {
 		"-virtfs", "local,path=/,mount_tag=" + job.HostRootTag + ",security_model=none,readonly=on,multidevs=remap",
 		"-virtfs", "local,path=" + runDir + ",mount_tag=" + job.JobTag + ",security_model=none",
 	}
+	if j.ShareDir {
+		args = append(args, "-virtfs", "local,path="+j.Dir+",mount_tag="+job.WorkDirTag+",security_model=none")
+	}
+	return args
 }
 
 func readStatus(path string) (job.Status, error) {

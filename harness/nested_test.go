@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govmm/govmm/harness/job"
 )
 
 // defaultOuter is the outer guest `make images` built. These tests boot it,
@@ -182,6 +184,35 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 			assert.Equal(t, "out\n", stdout.String())
 			assert.True(t, strings.HasSuffix(stderr.String(), "err\n"), "the job's stderr comes last: %q", stderr.String())
 			assert.Contains(t, stderr.String(), tc.wantStderr)
+		})
+	}
+}
+
+// TestWorkDirShare: only a command that asks for it gets its working
+// directory shared read-write with the host, and never the root.
+func TestWorkDirShare(t *testing.T) {
+	dir := t.TempDir()
+	o := &Outer{}
+	for _, tc := range []struct {
+		name      string
+		c         Command
+		wantShare bool
+	}{
+		{"not asked", Command{Args: []string{"true"}, Dir: dir}, false},
+		{"asked", Command{Args: []string{"true"}, Dir: dir, ShareDir: true}, true},
+		{"the root", Command{Args: []string{"true"}, Dir: "/", ShareDir: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j, err := o.job(tc.c)
+			require.NoError(t, err)
+			assert.Equal(t, tc.wantShare, j.ShareDir)
+			args := strings.Join(o.qemuArgs("/run", "/run/console.log", j), " ")
+			if tc.wantShare {
+				assert.Contains(t, args, "local,path="+dir+",mount_tag="+job.WorkDirTag+",security_model=none")
+			} else {
+				assert.NotContains(t, args, job.WorkDirTag)
+			}
+			assert.Contains(t, args, "path=/,mount_tag="+job.HostRootTag+",security_model=none,readonly=on", "the host root stays read-only")
 		})
 	}
 }

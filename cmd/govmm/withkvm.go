@@ -32,7 +32,9 @@ cloud VM or CI runner without nested virtualization), govmm boots an "outer
 guest": Debian's stock kernel under QEMU's software CPU emulating an AMD CPU
 with SVM, whose KVM works. The host's root file system is shared into it
 read-only over 9p, with an in-memory overlay for writes, and COMMAND runs
-there as root, its stdout and stderr streamed back. Expect it to be one to
+there as root, its stdout and stderr streamed back. The current directory
+is shared read-write, so files COMMAND writes there (reports, charts) reach
+this host; writes anywhere else stay in the outer guest and are lost. Expect it to be one to
 two orders of magnitude slower than hardware: compare timings only with a
 peer run the same way.
 
@@ -72,7 +74,7 @@ The nested path needs qemu-system-x86 and the images of 'govmm images'.`,
 				return err
 			}
 			outer.Timeout = timeout
-			code, err := outer.Run(ctx, harness.Command{Args: args, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()})
+			code, err := outer.Run(ctx, harness.Command{Args: args, ShareDir: true, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
 			}

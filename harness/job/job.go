@@ -14,7 +14,10 @@ const (
 	HostRootTag = "govmm-hostroot"
 	// JobTag is the 9p mount tag of the per-run directory, shared read-write,
 	// that holds JobFile (host to guest) and StatusFile (guest to host).
-	JobTag     = "govmm-job"
+	JobTag = "govmm-job"
+	// WorkDirTag is the 9p mount tag of the job's working directory, shared
+	// read-write when Job.ShareDir is set.
+	WorkDirTag = "govmm-workdir"
 	JobFile    = "job.json"
 	StatusFile = "status.json"
 	// HeartbeatFile is rewritten by the outer init every HeartbeatEvery
@@ -46,6 +49,9 @@ type Job struct {
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
 	Dir  string   `json:"dir"`
+	// ShareDir mounts the host's Dir read-write over the overlay, so what
+	// the command writes there (reports, charts) reaches the host.
+	ShareDir bool `json:"share_dir,omitempty"`
 }
 
 // Status is what the outer guest reports back.

@@ -91,6 +91,17 @@ func run() job.Status {
 	if err != nil {
 		return fail(err)
 	}
+	if j.ShareDir {
+		// The host's working directory, read-write over the overlay: what
+		// the job writes there reaches the host.
+		dir := filepath.Join(root, j.Dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fail(err)
+		}
+		if err := mount(job.WorkDirTag, dir, "9p", 0, "trans=virtio,version=9p2000.L,msize=524288"); err != nil {
+			return fail(err)
+		}
+	}
 	_, kvmErr := os.Stat("/dev/kvm")
 	if kvmErr != nil {
 		log.Printf("no /dev/kvm in the outer guest: %v", kvmErr)
