@@ -283,8 +283,9 @@ func (rep *ContainerReport) Chart() Chart {
 		case r.Name == RowHostContainer:
 			c.Memory = append(c.Memory, ChartMemory{Label: "runc + container process", Group: "container", MiB: r.RSSMiB + r.ContainerRSSMiB})
 		case r.OverheadMiB > 0 && r.Name != RowGovmmCont:
-			c.Memory = append(c.Memory, ChartMemory{Label: strings.TrimSuffix(r.Name, " VM") + " VMM overhead", Group: group[r.Name], MiB: r.OverheadMiB})
-			c.Memory = append(c.Memory, ChartMemory{Label: strings.TrimSuffix(r.Name, " VM") + " total, guest RAM touched", Group: group[r.Name], MiB: r.RSSMiB})
+			vmm := map[string]string{RowGovmm: "govmm", RowQEMU: "QEMU microvm"}[r.Name]
+			c.Memory = append(c.Memory, ChartMemory{Label: vmm + ": VMM overhead", Group: group[r.Name], MiB: r.OverheadMiB})
+			c.Memory = append(c.Memory, ChartMemory{Label: vmm + ": total, with guest RAM touched", Group: group[r.Name], MiB: r.RSSMiB})
 		}
 	}
 	return c

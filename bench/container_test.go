@@ -56,7 +56,7 @@ func TestContainerReportChart(t *testing.T) {
 	for _, m := range c.Memory {
 		labels = append(labels, m.Label)
 	}
-	assert.Equal(t, []string{"runc + container process", "govmm VMM overhead", "govmm total, guest RAM touched"}, labels)
+	assert.Equal(t, []string{"runc + container process", "govmm: VMM overhead", "govmm: total, with guest RAM touched"}, labels)
 	assert.InDelta(t, 15, c.Memory[0].MiB, 1e-9, "runc's RSS plus the container's")
 	assert.NotContains(t, c.Note, "software-emulated")
 

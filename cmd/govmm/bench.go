@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ func newBenchCommand() *cobra.Command {
 		rounds, memMiB               int
 		kernel, initrd               string
 		qemu, jsonPath, chartPath    string
+		fromPath                     string
 		suites                       []string
 		diskMiB, netMiB, randSeconds int
 	)
@@ -71,6 +73,18 @@ ratios, never the times.`,
   govmm with-kvm -- govmm bench --suites container --rounds 3 --json bench.json --chart bench.svg`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var rep benchReport
+			if fromPath != "" {
+				// Redraw a saved run: no measuring, no KVM needed.
+				raw, err := os.ReadFile(fromPath)
+				if err != nil {
+					return usageError{fmt.Errorf("--from: %w", err)}
+				}
+				if err := json.Unmarshal(raw, &rep); err != nil {
+					return fmt.Errorf("--from %s: not a govmm bench report: %w", fromPath, err)
+				}
+				return rep.finish(cmd, jsonPath, chartPath)
+			}
 			if rounds < 1 {
 				return usageError{fmt.Errorf("--rounds %d: need at least 1", rounds)}
 			}
@@ -96,11 +110,6 @@ ratios, never the times.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			var rep struct {
-				Boot      *bench.BootReport      `json:"boot,omitempty"`
-				IO        *bench.IOReport        `json:"io,omitempty"`
-				Container *bench.ContainerReport `json:"container,omitempty"`
-			}
 			for _, suite := range suites {
 				switch suite {
 				case "boot":
@@ -118,7 +127,6 @@ ratios, never the times.`,
 				if err != nil {
 					return err
 				}
-				rep.Boot.WriteTable(cmd.ErrOrStderr())
 			}
 			if slices.Contains(suites, "io") {
 				dir, err := os.MkdirTemp("", "govmm-bench-")
@@ -134,28 +142,14 @@ ratios, never the times.`,
 				if err != nil {
 					return err
 				}
-				rep.IO.WriteTable(cmd.ErrOrStderr())
 			}
 			if slices.Contains(suites, "container") {
 				rep.Container, err = containerBench(ctx, cmd, self, qemu, kernel, initrd, memMiB, rounds, where)
 				if err != nil {
 					return err
 				}
-				rep.Container.WriteTable(cmd.ErrOrStderr())
 			}
-			if chartPath != "" {
-				if rep.Container == nil {
-					return usageError{errors.New("--chart draws the container suite: add container to --suites")}
-				}
-				if err := bench.WriteChart(chartPath, rep.Container.Chart()); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "bench: chart in %s\n", chartPath)
-			}
-			if jsonPath == "" {
-				return nil
-			}
-			return writeJSON(cmd, jsonPath, rep)
+			return rep.finish(cmd, jsonPath, chartPath)
 		},
 	}
 	f := cmd.Flags()
@@ -169,6 +163,7 @@ ratios, never the times.`,
 	f.IntVar(&netMiB, "net-mib", 64, "io: MiB sent each way over TCP")
 	f.IntVar(&randSeconds, "rand-seconds", 3, "io: seconds of 4 KiB random reads")
 	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file ('-': stdout)")
+	f.StringVar(&fromPath, "from", "", "measure nothing: print the tables of a saved --json report, and draw its --chart")
 	f.StringVar(&chartPath, "chart", "", "draw the container suite's chart to this file (.svg or .png)")
 	return cmd
 }
@@ -194,4 +189,38 @@ func containerBench(ctx context.Context, cmd *cobra.Command, self, qemu, kernel,
 		RootfsDir: m.ProbeRootfs, RootfsImage: m.ProbeRootfsImage, MemMiB: memMiB, Cmdline: vmm.DefaultCmdline,
 		Rounds: rounds, Dir: dir, Progress: cmd.ErrOrStderr(), RunsInVMM: where,
 	})
+}
+
+// benchReport is everything one 'govmm bench' measured, as its JSON.
+type benchReport struct {
+	Boot      *bench.BootReport      `json:"boot,omitempty"`
+	IO        *bench.IOReport        `json:"io,omitempty"`
+	Container *bench.ContainerReport `json:"container,omitempty"`
+}
+
+// finish prints the report's tables and writes its chart and JSON.
+func (rep *benchReport) finish(cmd *cobra.Command, jsonPath, chartPath string) error {
+	w := cmd.ErrOrStderr()
+	if rep.Boot != nil {
+		rep.Boot.WriteTable(w)
+	}
+	if rep.IO != nil {
+		rep.IO.WriteTable(w)
+	}
+	if rep.Container != nil {
+		rep.Container.WriteTable(w)
+	}
+	if chartPath != "" {
+		if rep.Container == nil {
+			return usageError{errors.New("--chart draws the container suite: add container to --suites")}
+		}
+		if err := bench.WriteChart(chartPath, rep.Container.Chart()); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "bench: chart in %s\n", chartPath)
+	}
+	if jsonPath == "" {
+		return nil
+	}
+	return writeJSON(cmd, jsonPath, rep)
 }
