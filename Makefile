@@ -43,14 +43,15 @@ test: images vet
 	@echo "== nested KVM smoke test (forced through the outer guest)"
 	GOVMM_HARNESS=nested $(GO) test -count=1 -v -run 'TestSmoke' ./kvm/
 
-# Go micro-benchmarks of the hot device paths, then the boot benchmark:
-# govmm against QEMU's microvm in the same place (nested when this host has
-# no usable KVM), a report on stderr and JSON in bench.json.
+# Go micro-benchmarks of the hot device paths, then govmm bench: boot, disk
+# and network against QEMU's microvm, and VM versus container, in the same
+# place (nested when this host has no usable KVM); tables on stderr, JSON in
+# bench.json, the VM-versus-container chart in bench.png.
 BENCH_ROUNDS ?= 5
 bench: images
 	$(GO) test -run '^$$' -bench . -benchmem ./devices/... ./bench/...
-	./$(BIN) with-kvm -- $(CURDIR)/$(BIN) bench --rounds $(BENCH_ROUNDS) --json - > bench.json
-	@echo "bench: JSON report in bench.json"
+	./$(BIN) with-kvm --timeout 60m -- $(CURDIR)/$(BIN) bench --rounds $(BENCH_ROUNDS) --json bench.json --chart bench.png
+	@echo "bench: JSON report in bench.json, chart in bench.png"
 
 clean:
 	rm -rf bin

@@ -123,6 +123,7 @@ func TestIsolation(t *testing.T) {
 	for name, r := range byName {
 		assert.Equal(t, name == compare.PlaceHost, r.Visibility.HostPID.Allowed, "%s: host pid visible", name)
 		assert.Equal(t, name == compare.PlaceHost, r.Visibility.HostFile.Allowed, "%s: host file visible", name)
+		assert.Equal(t, name == compare.PlaceHost, r.Visibility.HostTCP.Allowed, "%s: host loopback listener reachable", name)
 	}
 	assert.True(t, byName[compare.PlaceVM].Privileged.LoadModule.Allowed, "root in the VM may load modules: into the guest's kernel")
 	assert.False(t, byName[compare.PlaceHostContainer].Privileged.LoadModule.Allowed)

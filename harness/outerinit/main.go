@@ -91,6 +91,11 @@ func run() job.Status {
 	if err != nil {
 		return fail(err)
 	}
+	// Jobs expect a loopback interface, as on any host (servers on
+	// 127.0.0.1, the isolation probe's host listener).
+	if err := loopbackUp(); err != nil {
+		log.Printf("loopback: %v", err)
+	}
 	if j.ShareDir {
 		// The host's working directory, read-write over the overlay: what
 		// the job writes there reaches the host.
@@ -113,6 +118,28 @@ func run() job.Status {
 		return fail(err)
 	}
 	return job.Status{ExitCode: code, KVM: kvmErr == nil}
+}
+
+// loopbackUp brings up lo, which nothing else configures in the outer
+// guest.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("get lo flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("set lo up: %w", err)
+	}
+	return nil
 }
 
 // writableRoot makes the host's read-only root writable for the job with an
