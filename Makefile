@@ -8,8 +8,9 @@ SHELL   := /bin/bash
 
 all: build
 
+# Static (no cgo): no libc is mapped into every VMM process.
 build:
-	$(GO) build -o $(BIN) ./cmd/govmm
+	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/govmm
 
 # Pinned Debian kernels, the u-root guest initramfs and the nested harness's
 # outer-guest initramfs, into ~/.cache/govmm (or $$GOVMM_CACHE). Idempotent.
@@ -46,12 +47,12 @@ test: images vet
 # Go micro-benchmarks of the hot device paths, then govmm bench: boot, disk
 # and network against QEMU's microvm, and VM versus container, in the same
 # place (nested when this host has no usable KVM); tables on stderr, JSON in
-# bench.json, the VM-versus-container chart in bench.png.
+# bench.json, the VM-versus-container chart in bench.svg.
 BENCH_ROUNDS ?= 5
 bench: images
 	$(GO) test -run '^$$' -bench . -benchmem ./devices/... ./bench/...
-	./$(BIN) with-kvm --timeout 60m -- $(CURDIR)/$(BIN) bench --rounds $(BENCH_ROUNDS) --json bench.json --chart bench.png
-	@echo "bench: JSON report in bench.json, chart in bench.png"
+	./$(BIN) with-kvm --timeout 60m -- $(CURDIR)/$(BIN) bench --rounds $(BENCH_ROUNDS) --json bench.json --chart bench.svg
+	@echo "bench: JSON report in bench.json, chart in bench.svg"
 
 clean:
 	rm -rf bin

@@ -1,28 +1,20 @@
 package bench
 
 import (
-	"bytes"
-	"errors"
+	"encoding/xml"
 	"fmt"
-	"image/color"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	stdfont "golang.org/x/image/font"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/font"
-	"gonum.org/v1/plot/text"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
+
+// The chart is SVG written by hand rather than drawn with a plotting
+// library: gonum/plot, for one, parses a dozen embedded fonts at init, in
+// every govmm process, adding megabytes to the VMM's overhead. Nothing here
+// does work at init.
 
 // ChartBar is one bar: a labelled set of timings.
 type ChartBar struct {
@@ -45,104 +37,95 @@ type Chart struct {
 	Memory []ChartMemory // optional second panel; empty: omit it
 }
 
-// WriteChart renders c to path; the format follows the extension: .svg or
-// .png (anything else: error naming the two).
+// WriteChart renders c as SVG to path, which must end in .svg: for a PNG,
+// convert the SVG (rsvg-convert -o x.png x.svg).
 //
 // Start-up times are horizontal bars on a log scale, the median as the
 // bar and min..p95 as a whisker, each annotated with its median. Bars with
 // no measurements (N == 0) are listed as "skipped". Memory, when given, is
 // a second panel below, on a linear MiB scale. Bars of one group share a
 // colour in both panels; a legend under the title names the groups.
+//
+// The chart is rendered in memory first: on error no file is written.
 func WriteChart(path string, c Chart) error {
-	var format string
-	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	switch ext := filepath.Ext(path); strings.ToLower(ext) {
 	case ".svg":
-		format = "svg"
 	case ".png":
-		format = "png"
+		svgPath := strings.TrimSuffix(path, ext) + ".svg"
+		return fmt.Errorf("bench: chart %s: only SVG is drawn (.svg); convert it with rsvg-convert -o %s %s if you need a PNG", path, path, svgPath)
 	default:
-		return fmt.Errorf("bench: chart %s: unsupported extension %q: use .svg or .png", path, ext)
+		return fmt.Errorf("bench: chart %s: only SVG is drawn: name the file .svg (convert it with rsvg-convert for a PNG)", path)
 	}
-	var buf bytes.Buffer
-	if err := renderChart(&buf, c, format); err != nil {
-		return fmt.Errorf("bench: chart %s: %w", path, err)
+	if err := os.WriteFile(path, renderChart(c), 0o644); err != nil {
+		return fmt.Errorf("bench: chart: %w", err)
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	return nil
 }
 
-// Layout, in points.
+// Layout, in px (user units of the SVG's viewBox).
 const (
-	chartWidth   = 720
-	chartMargin  = 18
-	chartDPI     = 144 // PNG resolution: 720 pt is 1440 px
-	timeRowH     = 30
-	memoryRowH   = 26
-	panelGap     = 16
-	panelAxisH   = 44 // tick labels + axis label below the bars
-	headingGap   = 6  // between a panel heading and its bars
-	barFraction  = 0.62
-	textGap      = 5 // between a bar or whisker end and its annotation
-	labelGap     = 7 // between a row label and the axis
-	legendSwatch = 10
+	chartWidth  = 960
+	chartMargin = 24
+
+	titleSize   = 20
+	titleLineH  = 26
+	noteSize    = 13
+	noteLineH   = 18
+	legendSize  = 13
+	legendRowH  = 22
+	legendSw    = 12 // legend swatch
+	legendGap   = 6  // swatch to name
+	legendSpace = 22 // between legend entries
+	headerGap   = 14 // header to the first panel
+
+	headingSize = 15
+	headingH    = 28 // heading line, bars below it
+	labelSize   = 13
+	valueSize   = 13
+	tickSize    = 12
+	timeRowH    = 34
+	memoryRowH  = 28
+	barFraction = 0.6
+	axisH       = 46 // below the bars: ticks, tick labels, caption
+	panelGap    = 22
+
+	labelGap = 10 // row label to the axis
+	textGap  = 6  // bar or whisker end to its annotation
+	tickLen  = 5
+
+	maxLabelFrac = 0.4 // of the plot width, for the label column
+	maxNoteLines = 3
+	maxTitleLine = 2
 )
 
-var (
-	inkColor    = color.RGBA{R: 0x22, G: 0x22, B: 0x22, A: 0xff}
-	mutedColor  = color.RGBA{R: 0x66, G: 0x66, B: 0x66, A: 0xff}
-	gridColor   = color.RGBA{R: 0xe3, G: 0xe3, B: 0xe3, A: 0xff}
-	axisColor   = color.RGBA{R: 0x88, G: 0x88, B: 0x88, A: 0xff}
-	whiskerInk  = color.RGBA{R: 0x33, G: 0x33, B: 0x33, A: 0xff}
-	noGroupFill = color.RGBA{R: 0x9a, G: 0x9a, B: 0x9a, A: 0xff}
-
-	axisLine = draw.LineStyle{Color: axisColor, Width: vg.Points(0.8)}
-
-	// groupPalette is Tableau 10: muted enough for large filled bars,
-	// distinct enough to tell groups apart.
-	groupPalette = []color.Color{
-		color.RGBA{R: 0x4e, G: 0x79, B: 0xa7, A: 0xff}, // blue
-		color.RGBA{R: 0xf2, G: 0x8e, B: 0x2b, A: 0xff}, // orange
-		color.RGBA{R: 0x59, G: 0xa1, B: 0x4f, A: 0xff}, // green
-		color.RGBA{R: 0xe1, G: 0x57, B: 0x59, A: 0xff}, // red
-		color.RGBA{R: 0x76, G: 0xb7, B: 0xb2, A: 0xff}, // teal
-		color.RGBA{R: 0xb0, G: 0x7a, B: 0xa1, A: 0xff}, // purple
-		color.RGBA{R: 0xed, G: 0xc9, B: 0x48, A: 0xff}, // yellow
-		color.RGBA{R: 0x9c, G: 0x75, B: 0x5f, A: 0xff}, // brown
-		color.RGBA{R: 0xff, G: 0x9d, B: 0xa7, A: 0xff}, // pink
-	}
+const (
+	fontFamily  = "Liberation Sans, Arial, Helvetica, sans-serif"
+	inkColor    = "#222222"
+	mutedColor  = "#666666"
+	gridColor   = "#e3e3e3"
+	axisColor   = "#888888"
+	whiskerInk  = "#333333"
+	noGroupFill = "#9a9a9a"
 )
 
-// chartFont returns a Liberation Sans font of size pt.
-func chartFont(pt float64, bold, italic bool) font.Font {
-	f := font.Font{Typeface: "Liberation", Variant: "Sans", Size: vg.Length(pt)}
-	if bold {
-		f.Weight = stdfont.WeightBold
-	}
-	if italic {
-		f.Style = stdfont.StyleItalic
-	}
-	return f
+// groupPalette is Tableau 10: muted enough for large filled bars,
+// distinct enough to tell groups apart.
+var groupPalette = [...]string{
+	"#4e79a7", // blue
+	"#f28e2b", // orange
+	"#59a14f", // green
+	"#e15759", // red
+	"#76b7b2", // teal
+	"#b07aa1", // purple
+	"#edc948", // yellow
+	"#9c755f", // brown
+	"#ff9da7", // pink
 }
-
-func textStyle(f font.Font, c color.Color, xa text.XAlignment, ya text.YAlignment) text.Style {
-	return text.Style{Color: c, Font: f, XAlign: xa, YAlign: ya, Handler: plot.DefaultTextHandler}
-}
-
-var (
-	titleStyle   = textStyle(chartFont(15, true, false), inkColor, draw.XLeft, draw.YTop)
-	noteStyle    = textStyle(chartFont(10.5, false, true), mutedColor, draw.XLeft, draw.YTop)
-	legendStyle  = textStyle(chartFont(10, false, false), inkColor, draw.XLeft, draw.YCenter)
-	headingStyle = textStyle(chartFont(11.5, true, false), inkColor, draw.XLeft, draw.YTop)
-	labelStyle   = textStyle(chartFont(10.5, false, false), inkColor, draw.XRight, draw.YBottom)
-	valueStyle   = textStyle(chartFont(10, true, false), inkColor, draw.XLeft, draw.YBottom)
-	skippedStyle = textStyle(chartFont(10, false, true), mutedColor, draw.XLeft, draw.YBottom)
-	tickStyle    = textStyle(chartFont(9.5, false, false), mutedColor, draw.XCenter, draw.YTop)
-	axisLabStyle = textStyle(chartFont(9.5, false, false), mutedColor, draw.XCenter, draw.YBottom)
-)
 
 // groupColors assigns palette colours to groups in order of first
 // appearance, bars first, so that a group keeps its colour in both panels.
-func groupColors(c Chart) (order []string, colors map[string]color.Color) {
-	colors = map[string]color.Color{}
+func groupColors(c Chart) (order []string, colors map[string]string) {
+	colors = map[string]string{}
 	add := func(g string) {
 		if g == "" {
 			return
@@ -162,516 +145,230 @@ func groupColors(c Chart) (order []string, colors map[string]color.Color) {
 	return order, colors
 }
 
-func colorOf(colors map[string]color.Color, group string) color.Color {
+func colorOf(colors map[string]string, group string) string {
 	if c, ok := colors[group]; ok {
 		return c
 	}
 	return noGroupFill
 }
 
-// panel is one plot with a heading, drawn in a band of the image.
-type panel struct {
-	heading string
-	xlabel  string
-	plot    *plot.Plot
-	height  vg.Length // heading + bars + axis
-}
-
-// renderChart draws c to w as format, "svg" or "png".
-func renderChart(w io.Writer, c Chart, format string) (err error) {
-	// gonum/plot reports some impossible layouts by panicking; the chart is
-	// an optional extra, so turn that into an error rather than a crash.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("rendering chart: %v", r)
-		}
-	}()
-
-	order, colors := groupColors(c)
-	c.Title = fitText(titleStyle, c.Title, chartWidth-2*chartMargin)
-	c.Note = fitText(noteStyle, c.Note, chartWidth-2*chartMargin)
-	var panels []panel
-	if len(c.Bars) > 0 {
-		panels = append(panels, panel{
-			heading: "Start-up time",
-			xlabel:  "median (bar) and min–p95 (whisker), log scale",
-			plot:    timePlot(c.Bars, colors),
-			height:  headingHeight() + vg.Length(timeRowH*len(c.Bars)) + panelAxisH,
-		})
+// Text widths are estimated, as the SVG names fonts rather than embeds
+// them: from the advance widths of Liberation Sans (Arial's metrics, in
+// 1/1000 em, for ASCII from the space), made 15% wider, 25% in bold, to
+// leave room for a wider fallback such as DejaVu Sans. Other characters
+// count 0.6 em.
+var (
+	regularWidths = [95]uint16{
+		278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // ' '../
+		556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556, // 0..?
+		1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, // @..O
+		667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556, // P.._
+		333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, // `..o
+		556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584, // p..~
 	}
-	if len(c.Memory) > 0 {
-		panels = append(panels, panel{
-			heading: "Memory per instance",
-			xlabel:  "MiB",
-			plot:    memoryPlot(c.Memory, colors),
-			height:  headingHeight() + vg.Length(memoryRowH*len(c.Memory)) + panelAxisH,
-		})
+	boldWidths = [95]uint16{
+		278, 333, 474, 556, 556, 889, 722, 238, 333, 333, 389, 584, 278, 333, 278, 278,
+		556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 333, 333, 584, 584, 584, 611,
+		975, 722, 722, 722, 722, 667, 611, 778, 722, 278, 556, 722, 611, 833, 722, 778,
+		667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 333, 278, 333, 584, 556,
+		333, 556, 611, 556, 611, 556, 333, 611, 611, 278, 278, 556, 278, 889, 611, 611,
+		611, 611, 389, 556, 333, 611, 556, 778, 556, 556, 500, 389, 280, 389, 584,
 	}
+)
 
-	headerH := headerHeight(c, order)
-	height := chartMargin + headerH + chartMargin
-	for i, p := range panels {
-		if i > 0 {
-			height += panelGap
-		}
-		height += p.height
+// textWidth estimates the width of s in px at size px.
+func textWidth(s string, size float64, bold bool) float64 {
+	widths, wider := &regularWidths, 1.15
+	if bold {
+		widths, wider = &boldWidths, 1.25
 	}
-	if len(panels) == 0 {
-		height += 2 * noteStyle.Height("M")
-	}
-
-	var (
-		vc  vg.CanvasWriterTo
-		svg *svgCanvas
-		wd  = vg.Length(chartWidth)
-	)
-	switch format {
-	case "svg":
-		svg = &svgCanvas{Canvas: vgsvg.New(wd, height)}
-		vc = svg
-	case "png":
-		vc = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(wd, height), vgimg.UseDPI(chartDPI))}
-	default:
-		return errors.New("unsupported format " + format)
-	}
-	dc := draw.New(vc)
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
-
-	inner := draw.Crop(dc, chartMargin, -chartMargin, chartMargin, -chartMargin)
-	top := drawHeader(inner, c, order, colors)
-
-	if len(panels) == 0 {
-		sty := skippedStyle
-		sty.YAlign = draw.YTop
-		inner.FillText(sty, vg.Point{X: inner.Min.X, Y: top}, "no measurements")
-	}
-
-	// Stack the panels top to bottom, then line up their data areas so
-	// that the label column and the right edge match across panels.
-	areas := make([]draw.Canvas, len(panels))
-	for i, p := range panels {
-		if i > 0 {
-			top -= panelGap
-		}
-		a := inner
-		a.Max.Y = top
-		a.Min.Y = top - p.height
-		areas[i] = a
-		top = a.Min.Y
-	}
-	// The X axis labels are drawn here rather than by gonum/plot, which
-	// reserves room for them as if centred on the arithmetic mean of the
-	// axis range: far right on a log axis.
-	axisLabH := axisLabStyle.Height("Mg") + 4
-	plots := make([]*plot.Plot, len(panels))
-	bands := make([]draw.Canvas, len(panels))
-	for i, p := range panels {
-		bands[i] = draw.Crop(areas[i], 0, 0, axisLabH, -(headingHeight()))
-		plots[i] = p.plot
-	}
-	bands = alignPlots(plots, bands)
-	for i, p := range panels {
-		areas[i].FillText(headingStyle, vg.Point{X: areas[i].Min.X, Y: areas[i].Max.Y}, p.heading)
-		p.plot.Draw(bands[i])
-		data := p.plot.DataCanvas(bands[i])
-		descent := axisLabStyle.FontExtents().Descent
-		areas[i].FillText(axisLabStyle, vg.Point{X: data.Center().X, Y: areas[i].Min.Y + descent}, p.xlabel)
-	}
-
-	if svg == nil {
-		_, err = vc.WriteTo(w)
-		return err
-	}
-	var buf bytes.Buffer
-	if _, err := svg.WriteTo(&buf); err != nil {
-		return err
-	}
-	_, err = w.Write(svg.fixText(buf.Bytes()))
-	return err
-}
-
-// svgCanvas records the width of each string drawn, in order, to fix the
-// layout of the SVG's text for viewers without Liberation Sans: fonts are
-// not embedded, as that would add a megabyte.
-type svgCanvas struct {
-	*vgsvg.Canvas
-	texts     []svgText
-	anchorEnd bool // the next string is right-aligned
-}
-
-type svgText struct {
-	width     vg.Length
-	anchorEnd bool
-}
-
-func (c *svgCanvas) FillString(f font.Face, pt vg.Point, s string) {
-	c.texts = append(c.texts, svgText{width: f.Width(s), anchorEnd: c.anchorEnd})
-	c.anchorEnd = false
-	c.Canvas.FillString(f, pt, s)
-}
-
-// findSVGCanvas returns the svgCanvas under c, which gonum/plot wraps in
-// layers of draw.Canvas, or nil for another canvas.
-func findSVGCanvas(c vg.Canvas) *svgCanvas {
-	for {
-		switch v := c.(type) {
-		case *svgCanvas:
-			return v
-		case draw.Canvas:
-			c = v.Canvas
-		case *draw.Canvas:
-			c = v.Canvas
-		default:
-			return nil
+	em := 0
+	for _, r := range s {
+		if r >= ' ' && r <= '~' {
+			em += int(widths[r-' '])
+		} else {
+			em += 600
 		}
 	}
+	return float64(em) / 1000 * size * wider
 }
 
-// fixText names fallback fonts (Arial has Liberation Sans' metrics) and
-// gives each <text> element its width in Liberation Sans, so that text in
-// another font is squeezed to fit instead of running into the bars. Where
-// a viewer ignores textLength, right-aligned text is anchored at its end
-// so that it still cannot.
-func (c *svgCanvas) fixText(svg []byte) []byte {
-	svg = bytes.ReplaceAll(svg,
-		[]byte("font-family:Liberation Sans;"),
-		[]byte("font-family:'Liberation Sans',Arial,Helvetica,sans-serif;"))
-	// Text content is escaped, so "<text " only opens elements, one for
-	// each FillString.
-	parts := bytes.Split(svg, []byte("<text "))
-	if len(parts)-1 != len(c.texts) {
-		return svg
+// shorten returns s, shortened to at most w px wide at size with an
+// ellipsis if need be.
+func shorten(s string, size float64, bold bool, w float64) string {
+	if textWidth(s, size, bold) <= w {
+		return s
 	}
-	var out bytes.Buffer
-	out.Write(parts[0])
-	for i, p := range parts[1:] {
-		t := c.texts[i]
-		fmt.Fprintf(&out, `<text textLength="%.2f" lengthAdjust="spacingAndGlyphs" `, t.width.Points())
-		if t.anchorEnd {
-			p = anchorAtEnd(p, t.width)
+	r := []rune(s)
+	for n := len(r) - 1; n > 0; n-- {
+		t := strings.TrimRight(string(r[:n]), " ") + "…"
+		if textWidth(t, size, bold) <= w {
+			return t
 		}
-		out.Write(p)
 	}
-	return out.Bytes()
+	return "…"
 }
 
-// anchorAtEnd rewrites the attributes of a <text> element, starting
-// `x="N" `, to put x at the end of the text and anchor it there.
-func anchorAtEnd(elem []byte, width vg.Length) []byte {
-	rest, ok := bytes.CutPrefix(elem, []byte(`x="`))
-	if !ok {
-		return elem
-	}
-	num, rest, ok := bytes.Cut(rest, []byte(`"`))
-	if !ok {
-		return elem
-	}
-	x, err := strconv.ParseFloat(string(num), 64)
-	if err != nil {
-		return elem
-	}
-	return fmt.Appendf(nil, `text-anchor="end" x="%.2f"%s`, x+width.Points(), rest)
-}
-
-func headingHeight() vg.Length {
-	return headingStyle.Height("Mg") + headingGap
-}
-
-// headerHeight is the height of the title, note and legend block.
-func headerHeight(c Chart, groups []string) vg.Length {
-	var h vg.Length
-	if c.Title != "" {
-		h += titleStyle.Height(c.Title) + 4
-	}
-	if c.Note != "" {
-		h += noteStyle.Height(c.Note) + 4
-	}
-	if len(groups) > 0 {
-		h += legendRows(groups) * (legendStyle.Height("Mg") + 4)
-	}
-	if h > 0 {
-		h += 10
-	}
-	return h
-}
-
-// legendItemWidth is the width a legend entry takes, spacing included.
-func legendItemWidth(g string) vg.Length {
-	return legendSwatch + 5 + legendStyle.Width(legendName(g)) + 18
-}
-
-// legendName is g, shortened to fit a line.
-func legendName(g string) string {
-	return fitText(legendStyle, g, chartWidth-2*chartMargin-legendSwatch-5-18)
-}
-
-// legendRows is how many rows the legend needs within the chart width.
-func legendRows(groups []string) vg.Length {
-	rows, x := 1, vg.Length(0)
-	avail := vg.Length(chartWidth - 2*chartMargin)
-	for _, g := range groups {
-		w := legendItemWidth(g)
-		if x > 0 && x+w > avail {
-			rows++
-			x = 0
-		}
-		x += w
-	}
-	return vg.Length(rows)
-}
-
-// drawHeader draws the title, note and legend at the top of c and returns
-// the y below them.
-func drawHeader(c draw.Canvas, ch Chart, groups []string, colors map[string]color.Color) vg.Length {
-	y := c.Max.Y
-	if ch.Title != "" {
-		c.FillText(titleStyle, vg.Point{X: c.Min.X, Y: y}, ch.Title)
-		y -= titleStyle.Height(ch.Title) + 4
-	}
-	if ch.Note != "" {
-		c.FillText(noteStyle, vg.Point{X: c.Min.X, Y: y}, ch.Note)
-		y -= noteStyle.Height(ch.Note) + 4
-	}
-	if len(groups) > 0 {
-		rowH := legendStyle.Height("Mg") + 4
-		x := c.Min.X
-		cy := y - rowH/2
-		for _, g := range groups {
-			w := legendItemWidth(g)
-			if x > c.Min.X && x+w > c.Max.X {
-				x = c.Min.X
-				cy -= rowH
-				y -= rowH
+// wrap breaks s into lines at most w px wide at size: at newlines and
+// between words, shortening a word too long for a line and the last of
+// maxLines lines when there is more.
+func wrap(s string, size float64, bold bool, w float64, maxLines int) []string {
+	var lines []string
+	for _, para := range strings.Split(s, "\n") {
+		line := ""
+		for _, word := range strings.Fields(para) {
+			if line != "" && textWidth(line+" "+word, size, bold) <= w {
+				line += " " + word
+				continue
 			}
-			sw := vg.Rectangle{
-				Min: vg.Point{X: x, Y: cy - legendSwatch/2},
-				Max: vg.Point{X: x + legendSwatch, Y: cy + legendSwatch/2},
+			if line != "" {
+				lines = append(lines, line)
 			}
-			c.SetColor(colorOf(colors, g))
-			c.Fill(sw.Path())
-			c.FillText(legendStyle, vg.Point{X: x + legendSwatch + 5, Y: cy}, legendName(g))
-			x += w
+			line = shorten(word, size, bold, w)
 		}
-		y -= rowH
+		lines = append(lines, line)
 	}
-	if y < c.Max.Y {
-		y -= 10
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
 	}
-	return y
+	if len(lines) > maxLines {
+		last := strings.Join(lines[maxLines-1:], " ") + "…"
+		lines = append(lines[:maxLines-1], shorten(last, size, bold, w))
+	}
+	return lines
 }
 
-// alignPlots narrows each band so that the plots' data areas share their
-// left and right edges: the label column lines up across panels.
-func alignPlots(plots []*plot.Plot, bands []draw.Canvas) []draw.Canvas {
-	out := make([]draw.Canvas, len(bands))
-	copy(out, bands)
-	var left vg.Length
-	for i, p := range plots {
-		left = max(left, p.DataCanvas(out[i]).Min.X-out[i].Min.X)
+// rowLabel is a bar's label on one line, shortened to at most w px.
+func rowLabel(s string, w float64) string {
+	return shorten(strings.Join(strings.Fields(s), " "), labelSize, false, w)
+}
+
+// svg accumulates the chart's markup.
+type svg struct{ b strings.Builder }
+
+// num formats a coordinate: at most one decimal.
+func num(v float64) string {
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64)
+}
+
+// esc escapes s for XML text or a quoted attribute; characters XML cannot
+// hold become U+FFFD.
+func esc(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s)) // a strings.Builder does not fail
+	return b.String()
+}
+
+func (s *svg) printf(format string, args ...any) { fmt.Fprintf(&s.b, format, args...) }
+
+func (s *svg) rect(x, y, w, h float64, fill string) {
+	if w <= 0 || h <= 0 {
+		return
 	}
-	for i, p := range plots {
-		out[i].Min.X += left - (p.DataCanvas(out[i]).Min.X - out[i].Min.X)
+	s.printf(`<rect x="%s" y="%s" width="%s" height="%s" fill="%s"/>`+"\n", num(x), num(y), num(w), num(h), fill)
+}
+
+func (s *svg) line(x1, y1, x2, y2 float64, stroke string, width float64) {
+	s.printf(`<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="%s"/>`+"\n",
+		num(x1), num(y1), num(x2), num(y2), stroke, num(width))
+}
+
+// textStyle is how a string is drawn.
+type textStyle struct {
+	size   float64
+	bold   bool
+	italic bool
+	fill   string
+	anchor string // "", "middle" or "end"
+}
+
+var (
+	titleStyle   = textStyle{size: titleSize, bold: true, fill: inkColor}
+	noteStyle    = textStyle{size: noteSize, italic: true, fill: mutedColor}
+	legendStyle  = textStyle{size: legendSize, fill: inkColor}
+	headingStyle = textStyle{size: headingSize, bold: true, fill: inkColor}
+	labelStyle   = textStyle{size: labelSize, fill: inkColor, anchor: "end"}
+	valueStyle   = textStyle{size: valueSize, bold: true, fill: inkColor}
+	skippedStyle = textStyle{size: valueSize, italic: true, fill: mutedColor}
+	tickStyle    = textStyle{size: tickSize, fill: mutedColor, anchor: "middle"}
+	captionStyle = textStyle{size: tickSize, fill: mutedColor, anchor: "middle"}
+)
+
+// text draws t with its baseline at y.
+func (s *svg) text(x, y float64, st textStyle, t string) {
+	s.printf(`<text x="%s" y="%s" font-size="%s"`, num(x), num(y), num(st.size))
+	if st.bold {
+		s.printf(` font-weight="bold"`)
 	}
-	// The right padding depends on the width through the annotations'
-	// glyph boxes, so converge on the narrowest right edge.
-	right := vg.Length(math.Inf(1))
-	for i, p := range plots {
-		right = min(right, p.DataCanvas(out[i]).Max.X)
+	if st.italic {
+		s.printf(` font-style="italic"`)
 	}
-	for range 4 {
-		for i, p := range plots {
-			out[i].Max.X -= p.DataCanvas(out[i]).Max.X - right
-		}
+	if st.anchor != "" {
+		s.printf(` text-anchor="%s"`, st.anchor)
 	}
-	return out
+	s.printf(` fill="%s">%s</text>`+"\n", st.fill, esc(t))
+}
+
+// textMiddle draws t with the middle of its capitals at y, which centres
+// it on a bar better than the middle of its box would: that includes the
+// descenders.
+func (s *svg) textMiddle(x, y float64, st textStyle, t string) {
+	s.text(x, y+0.35*st.size, st, t)
 }
 
 // hrow is one horizontal bar.
 type hrow struct {
 	label   string
-	fill    color.Color
+	fill    string
 	skipped bool
-	value   float64 // bar end, in axis units
-	whisker bool
-	lo, hi  float64 // whisker, in axis units
+	value   float64 // bar end, in axis units; 0 or less: no bar
+	lo, hi  float64 // whisker, in axis units; 0: no whisker that way
 	text    string  // annotation
 }
 
-// hbars draws horizontal bars, row 0 at the top, from the left end of
-// the X axis. It draws its own vertical grid lines under the bars.
-type hbars struct {
-	rows []hrow
+// end is where the row's bar or whisker ends, in axis units.
+func (r hrow) end() float64 { return max(r.value, r.hi) }
+
+// tick is a mark on an axis; minor ticks have no label.
+type tick struct {
+	value float64
+	label string
 }
 
-func (h *hbars) y(i int) float64 { return float64(len(h.rows) - 1 - i) }
-
-// clamp keeps v inside the X axis so a log scale never sees 0.
-func clamp(p *plot.Plot, v float64) float64 {
-	return math.Min(math.Max(v, p.X.Min), p.X.Max)
+// axis maps values to x in px.
+type axis struct {
+	lo, hi float64
+	log    bool
+	x0, x1 float64 // px
 }
 
-// textX is where a row's annotation starts, in axis units.
-func (r hrow) textX(p *plot.Plot) float64 {
-	if r.skipped {
-		return p.X.Min
+func (a axis) x(v float64) float64 {
+	v = min(max(v, a.lo), a.hi)
+	if a.log {
+		return a.x0 + (a.x1-a.x0)*math.Log(v/a.lo)/math.Log(a.hi/a.lo)
 	}
-	end := r.value
-	if r.whisker {
-		end = math.Max(end, r.hi)
-	}
-	return clamp(p, end)
+	return a.x0 + (a.x1-a.x0)*(v-a.lo)/(a.hi-a.lo)
 }
 
-func (r hrow) textStyle() text.Style {
-	if r.skipped {
-		return skippedStyle
-	}
-	return valueStyle
+// panel is one band of bars with a heading and an X axis.
+type panel struct {
+	heading, caption string
+	rows             []hrow
+	rowH             float64
+	log              bool
+	lo, hi           float64 // axis range
 }
 
-func (h *hbars) Plot(c draw.Canvas, p *plot.Plot) {
-	trX, trY := p.Transforms(&c)
-
-	grid := draw.LineStyle{Color: gridColor, Width: vg.Points(0.6)}
-	for _, t := range p.X.Tick.Marker.Ticks(p.X.Min, p.X.Max) {
-		if t.IsMinor() || t.Value < p.X.Min || t.Value > p.X.Max {
-			continue
-		}
-		x := trX(t.Value)
-		c.StrokeLine2(grid, x, c.Min.Y, x, c.Max.Y)
-	}
-
-	thick := (trY(1) - trY(0)) * barFraction
-	whisker := draw.LineStyle{Color: whiskerInk, Width: vg.Points(1.1)}
-	x0 := trX(p.X.Min)
-	for i, r := range h.rows {
-		y := trY(h.y(i))
-		if !r.skipped {
-			x1 := trX(clamp(p, r.value))
-			if x1 > x0 {
-				c.SetColor(r.fill)
-				c.Fill(vg.Rectangle{
-					Min: vg.Point{X: x0, Y: y - thick/2},
-					Max: vg.Point{X: x1, Y: y + thick/2},
-				}.Path())
-			}
-			if r.whisker {
-				lo, hi := trX(clamp(p, r.lo)), trX(clamp(p, r.hi))
-				c.StrokeLine2(whisker, lo, y, hi, y)
-				cap := thick * 0.28
-				c.StrokeLine2(whisker, lo, y-cap, lo, y+cap)
-				c.StrokeLine2(whisker, hi, y-cap, hi, y+cap)
-			}
-		}
-		fillMiddle(c, r.textStyle(), vg.Point{X: trX(r.textX(p)) + textGap, Y: y}, r.text)
-		if sc := findSVGCanvas(c.Canvas); sc != nil {
-			sc.anchorEnd = true
-		}
-		fillMiddle(c, labelStyle, vg.Point{X: x0 - labelGap, Y: y}, r.label)
-	}
-	c.StrokeLine2(axisLine, x0, c.Min.Y, x0, c.Max.Y)
-}
-
-// fillMiddle draws one line of text with the middle of its capitals at
-// pt.Y, which centres it on a bar better than its box's middle does: the
-// box includes the descenders.
-func fillMiddle(c draw.Canvas, sty text.Style, pt vg.Point, txt string) {
-	// Plain text puts the baseline at pt.Y + YAlign*height - ascent + size.
-	const capMiddle = 0.35 // Liberation Sans capitals are 0.69 em high
-	sty.YAlign = draw.YBottom
-	size := sty.Font.Size
-	baseline := pt.Y - capMiddle*size
-	pt.Y = baseline + sty.FontExtents().Ascent - size
-	c.FillText(sty, pt, txt)
-}
-
-// GlyphBoxes reserves room for the row labels left of the axis and the
-// annotations right of the bars.
-func (h *hbars) GlyphBoxes(p *plot.Plot) []plot.GlyphBox {
-	boxes := make([]plot.GlyphBox, 0, 2*len(h.rows))
-	for i, r := range h.rows {
-		y := p.Y.Norm(h.y(i))
-		sty := r.textStyle()
-		wd, ht := sty.Width(r.text), sty.Height(r.text)
-		boxes = append(boxes, plot.GlyphBox{
-			X: p.X.Norm(r.textX(p)),
-			Y: y,
-			Rectangle: vg.Rectangle{
-				Min: vg.Point{X: textGap, Y: -ht / 2},
-				Max: vg.Point{X: textGap + wd, Y: ht / 2},
-			},
-		})
-		if r.label != "" {
-			wd, ht := labelStyle.Width(r.label), labelStyle.Height(r.label)
-			boxes = append(boxes, plot.GlyphBox{
-				X: 0,
-				Y: y,
-				Rectangle: vg.Rectangle{
-					Min: vg.Point{X: -labelGap - wd, Y: -ht / 2},
-					Max: vg.Point{X: -labelGap, Y: ht / 2},
-				},
-			})
-		}
-	}
-	return boxes
-}
-
-// newBarPlot returns a plot styled for horizontal bars. The rows' labels
-// are drawn by hbars rather than as Y tick labels, to centre them on the
-// bars as the annotations are.
-func newBarPlot(rows []hrow) *plot.Plot {
-	p := plot.New()
-	p.BackgroundColor = nil
-	p.Add(&hbars{rows: rows})
-
-	p.Y.Min, p.Y.Max = -0.5, float64(len(rows))-0.5
-	p.Y.Tick.Marker = plot.ConstantTicks{}
-	p.Y.Tick.Length = 0
-	p.Y.Padding = 0
-	p.Y.LineStyle = draw.LineStyle{} // hbars draws it, right of the labels
-
-	p.X.Padding = 0
-	p.X.LineStyle = axisLine
-	p.X.Tick.LineStyle = draw.LineStyle{Color: axisColor, Width: vg.Points(0.6)}
-	p.X.Tick.Length = 4
-	p.X.Tick.Label = tickStyle
-	return p
-}
-
-// rowLabel is a bar's label on one line, shortened to leave the bars
-// most of the width.
-func rowLabel(s string) string {
-	const maxWidth = 0.42 * (chartWidth - 2*chartMargin)
-	return fitText(labelStyle, strings.Join(strings.Fields(s), " "), maxWidth)
-}
-
-// fitText shortens each line of s that is wider than w in sty, ending it
-// with an ellipsis.
-func fitText(sty text.Style, s string, w vg.Length) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		if sty.Width(l) <= w {
-			continue
-		}
-		r := []rune(l)
-		// The longest prefix that fits with the ellipsis.
-		n := sort.Search(len(r), func(n int) bool {
-			return sty.Width(strings.TrimRight(string(r[:n+1]), " ")+"…") > w
-		})
-		lines[i] = strings.TrimRight(string(r[:n]), " ") + "…"
-	}
-	return strings.Join(lines, "\n")
-}
+func (p panel) height() float64 { return headingH + p.rowH*float64(len(p.rows)) + axisH }
 
 // seconds is d in the time axis' unit.
 func seconds(d time.Duration) float64 { return max(d, 0).Seconds() }
 
-func timePlot(bars []ChartBar, colors map[string]color.Color) *plot.Plot {
+func timePanel(bars []ChartBar, colors map[string]string, labelW float64) panel {
 	rows := make([]hrow, len(bars))
 	lo, hi := math.Inf(1), 0.0
 	for i, b := range bars {
-		r := hrow{label: rowLabel(b.Label), fill: colorOf(colors, b.Group)}
+		r := hrow{label: rowLabel(b.Label, labelW), fill: colorOf(colors, b.Group)}
 		if b.Times.N <= 0 {
 			r.skipped, r.text = true, "skipped"
 			rows[i] = r
@@ -681,40 +378,47 @@ func timePlot(bars []ChartBar, colors map[string]color.Color) *plot.Plot {
 		r.value = seconds(t.Median)
 		// A zero Min or P95 is unknown rather than measured: no whisker
 		// that way.
-		r.lo, r.hi = r.value, r.value
 		if t.Min > 0 {
-			r.lo = seconds(min(t.Min, t.Median))
+			r.lo = seconds(t.Min)
+			if r.value > 0 {
+				r.lo = min(r.lo, r.value)
+			}
 		}
 		if t.P95 > 0 {
 			r.hi = seconds(max(t.P95, t.Median))
 		}
-		r.whisker = r.hi > r.lo
 		r.text = formatDuration(max(t.Median, 0))
 		for _, v := range []float64{r.lo, r.value, r.hi} {
 			if v > 0 {
-				lo, hi = math.Min(lo, v), math.Max(hi, v)
+				lo, hi = min(lo, v), max(hi, v)
 			}
 		}
 		rows[i] = r
 	}
-	if hi == 0 { // all skipped or zero: any sensible range
-		lo, hi = 0.01, 1
+	lo, hi = timeRange(lo, hi)
+	return panel{
+		heading: "Start-up time",
+		caption: "median (bar) and min–p95 (whisker), log scale",
+		rows:    rows, rowH: timeRowH, log: true, lo: lo, hi: hi,
 	}
-
-	p := newBarPlot(rows)
-	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = durationTicks{}
-	// Leave some room left of the shortest bar so that it has a length,
-	// and end on a round value just past the longest whisker.
-	p.X.Min = niceFloor(lo / 1.6)
-	p.X.Max = niceCeil(hi * 1.02)
-	if p.X.Max/p.X.Min < 10 { // at least one decade: bars of similar times still differ
-		p.X.Min = niceFloor(p.X.Max / 10)
-	}
-	return p
 }
 
-func memoryPlot(mem []ChartMemory, colors map[string]color.Color) *plot.Plot {
+// timeRange is the log axis' range, in seconds, for times from lo to hi:
+// some room left of the shortest bar so that it has a length, a round
+// value just past the longest whisker, and at least a decade, so that bars
+// of similar times still differ.
+func timeRange(lo, hi float64) (float64, float64) {
+	if !(hi > 0) || math.IsInf(hi, 0) || !(lo > 0) { // all skipped or zero: any sensible range
+		return 0.01, 1
+	}
+	lo, hi = niceFloor(lo/1.6), niceCeil(hi*1.02)
+	if hi/lo < 10 {
+		lo = niceFloor(hi / 10)
+	}
+	return lo, hi
+}
+
+func memoryPanel(mem []ChartMemory, colors map[string]string, labelW float64) panel {
 	rows := make([]hrow, len(mem))
 	hi := 0.0
 	for i, m := range mem {
@@ -722,18 +426,225 @@ func memoryPlot(mem []ChartMemory, colors map[string]color.Color) *plot.Plot {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			v = 0
 		}
-		rows[i] = hrow{label: rowLabel(m.Label), fill: colorOf(colors, m.Group), value: v, text: formatMiB(v)}
-		hi = math.Max(hi, v)
+		rows[i] = hrow{label: rowLabel(m.Label, labelW), fill: colorOf(colors, m.Group), value: v, text: formatMiB(v)}
+		hi = max(hi, v)
 	}
 	if hi == 0 {
 		hi = 1
 	}
-	p := newBarPlot(rows)
-	p.X.Min = 0
 	step := mibStep(hi)
-	p.X.Max = math.Ceil(hi*1.02/step) * step
-	p.X.Tick.Marker = mibTicks{}
-	return p
+	return panel{
+		heading: "Memory per instance",
+		caption: "MiB",
+		rows:    rows, rowH: memoryRowH, lo: 0, hi: math.Ceil(hi*1.02/step) * step,
+	}
+}
+
+// renderChart draws c as an SVG document.
+func renderChart(c Chart) []byte {
+	order, colors := groupColors(c)
+	const inner = chartWidth - 2*chartMargin
+
+	// The label column fits the longest label, up to a cap; the right
+	// margin the widest annotation. Both panels share them, so that their
+	// axes line up.
+	var labels, texts []string
+	for _, b := range c.Bars {
+		labels = append(labels, strings.Join(strings.Fields(b.Label), " "))
+	}
+	for _, m := range c.Memory {
+		labels = append(labels, strings.Join(strings.Fields(m.Label), " "))
+	}
+	labelW := 0.0
+	for _, l := range labels {
+		labelW = max(labelW, textWidth(l, labelSize, false))
+	}
+	labelW = min(labelW, maxLabelFrac*inner)
+
+	var panels []panel
+	if len(c.Bars) > 0 {
+		panels = append(panels, timePanel(c.Bars, colors, labelW))
+	}
+	if len(c.Memory) > 0 {
+		panels = append(panels, memoryPanel(c.Memory, colors, labelW))
+	}
+	valueW := 0.0
+	for _, p := range panels {
+		for _, r := range p.rows {
+			if !r.skipped {
+				texts = append(texts, r.text)
+			}
+		}
+	}
+	for _, t := range texts {
+		valueW = max(valueW, textWidth(t, valueSize, true))
+	}
+	x0 := chartMargin + labelW + labelGap
+	if labelW == 0 {
+		x0 = chartMargin
+	}
+	// Half the last tick label overhangs the data area's right edge.
+	x1 := chartWidth - chartMargin - max(textGap+valueW, textWidth("500 ms", tickSize, false)/2)
+
+	title := wrap(c.Title, titleSize, true, inner, maxTitleLine)
+	note := wrap(c.Note, noteSize, false, inner, maxNoteLines)
+	legend := legendLayout(order)
+
+	// Heights first: the SVG's size comes first.
+	y := float64(chartMargin)
+	header := float64(len(title))*titleLineH + float64(len(note))*noteLineH + float64(len(legend))*legendRowH
+	if header > 0 {
+		y += header + headerGap
+	}
+	for i, p := range panels {
+		if i > 0 {
+			y += panelGap
+		}
+		y += p.height()
+	}
+	if len(panels) == 0 {
+		y += noteLineH
+	}
+	height := math.Ceil(y + chartMargin)
+
+	var s svg
+	s.printf(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
+	s.printf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%s" viewBox="0 0 %d %s" font-family="%s">`+"\n",
+		chartWidth, num(height), chartWidth, num(height), fontFamily)
+	if c.Title != "" {
+		s.printf("<title>%s</title>\n", esc(c.Title))
+	}
+	s.rect(0, 0, chartWidth, height, "#ffffff")
+
+	// Header: title, note, legend. Baselines sit at 0.75 of a line.
+	y = chartMargin
+	for _, l := range title {
+		s.text(chartMargin, y+0.75*titleLineH, titleStyle, l)
+		y += titleLineH
+	}
+	for _, l := range note {
+		s.text(chartMargin, y+0.75*noteLineH, noteStyle, l)
+		y += noteLineH
+	}
+	for _, row := range legend {
+		x, mid := float64(chartMargin), y+legendRowH/2
+		for _, e := range row {
+			s.rect(x, mid-legendSw/2, legendSw, legendSw, colorOf(colors, e.group))
+			s.textMiddle(x+legendSw+legendGap, mid, legendStyle, e.name)
+			x += e.width
+		}
+		y += legendRowH
+	}
+	if header > 0 {
+		y += headerGap
+	}
+
+	if len(panels) == 0 {
+		s.text(chartMargin, y+0.75*noteLineH, skippedStyle, "no measurements")
+	}
+	for i, p := range panels {
+		if i > 0 {
+			y += panelGap
+		}
+		drawPanel(&s, p, y, axis{lo: p.lo, hi: p.hi, log: p.log, x0: x0, x1: x1})
+		y += p.height()
+	}
+	s.printf("</svg>\n")
+	return []byte(s.b.String())
+}
+
+// legendEntry is a group in the legend: its name, shortened to fit a line,
+// and the width it takes, spacing included.
+type legendEntry struct {
+	group, name string
+	width       float64
+}
+
+// legendLayout breaks the legend into rows that fit the chart's width.
+func legendLayout(groups []string) [][]legendEntry {
+	const avail = chartWidth - 2*chartMargin
+	var rows [][]legendEntry
+	x := 0.0
+	for _, g := range groups {
+		name := shorten(strings.Join(strings.Fields(g), " "), legendSize, false, avail-legendSw-legendGap-legendSpace)
+		e := legendEntry{group: g, name: name, width: legendSw + legendGap + textWidth(name, legendSize, false) + legendSpace}
+		if len(rows) == 0 || x > 0 && x+e.width-legendSpace > avail {
+			rows = append(rows, nil)
+			x = 0
+		}
+		rows[len(rows)-1] = append(rows[len(rows)-1], e)
+		x += e.width
+	}
+	return rows
+}
+
+// drawPanel draws p with its top at y.
+func drawPanel(s *svg, p panel, y float64, a axis) {
+	s.text(chartMargin, y+0.7*headingH, headingStyle, p.heading)
+	top := y + headingH
+	bottom := top + p.rowH*float64(len(p.rows))
+
+	ticks := linearTicks(a.lo, a.hi)
+	if a.log {
+		ticks = timeTicks(a.lo, a.hi, a.x1-a.x0)
+	}
+	// Grid lines and ticks under the bars.
+	s.printf("<g>\n")
+	for _, t := range ticks {
+		x := a.x(t.value)
+		if t.label == "" {
+			s.line(x, bottom, x, bottom+tickLen*0.6, axisColor, 0.8)
+			continue
+		}
+		if x > a.x0+0.5 {
+			s.line(x, top, x, bottom, gridColor, 1)
+		}
+		s.line(x, bottom, x, bottom+tickLen, axisColor, 0.8)
+		s.text(x, bottom+tickLen+tickSize+2, tickStyle, t.label)
+	}
+	s.printf("</g>\n")
+
+	thick := p.rowH * barFraction
+	capH := thick * 0.28
+	for i, r := range p.rows {
+		mid := top + p.rowH*(float64(i)+0.5)
+		s.textMiddle(a.x0-labelGap, mid, labelStyle, r.label)
+		if r.skipped {
+			s.textMiddle(a.x0+textGap, mid, skippedStyle, r.text)
+			continue
+		}
+		if r.value > 0 {
+			s.rect(a.x0, mid-thick/2, a.x(r.value)-a.x0, thick, r.fill)
+		}
+		// The whisker runs from min to p95, each end skipped when unknown.
+		lo, hi := r.lo, r.hi
+		if lo <= 0 {
+			lo = r.value
+		}
+		if hi <= 0 {
+			hi = r.value
+		}
+		if hi > lo && hi > 0 {
+			xl, xh := a.x(max(lo, a.lo)), a.x(hi)
+			s.line(xl, mid, xh, mid, whiskerInk, 1.2)
+			if r.lo > 0 && r.lo < hi {
+				s.line(xl, mid-capH, xl, mid+capH, whiskerInk, 1.2)
+			}
+			if r.hi > 0 && r.hi > lo {
+				s.line(xh, mid-capH, xh, mid+capH, whiskerInk, 1.2)
+			}
+		}
+		end := a.x0
+		if r.end() > 0 {
+			end = a.x(r.end())
+		}
+		s.textMiddle(end+textGap, mid, valueStyle, r.text)
+	}
+
+	// Axes over the bars' ends.
+	s.line(a.x0, top, a.x0, bottom, axisColor, 1)
+	s.line(a.x0, bottom, a.x1, bottom, axisColor, 1)
+	s.text((a.x0+a.x1)/2, bottom+axisH-4, captionStyle, p.caption)
 }
 
 // niceFloor is the largest 1, 2 or 5 times a power of ten not above v > 0.
@@ -758,24 +669,32 @@ func niceCeil(v float64) float64 {
 	return 10 * e
 }
 
-// durationTicks marks a log time axis in seconds: every integer multiple
-// of a power of ten, some of them labelled.
-type durationTicks struct{}
+// minTickSpacing is the least distance in px between the centres of two
+// tick labels: the widest, "500 ms", and a gap.
+func minTickSpacing() float64 { return textWidth("500 ms", tickSize, false) + 10 }
 
-func (durationTicks) Ticks(lo, hi float64) []plot.Tick {
-	if lo <= 0 || hi <= lo {
+// timeTicks marks a log time axis from lo to hi seconds, width px wide:
+// every integer multiple of a power of ten, labelled at 1, 2 and 5 where
+// the labels fit, else at 1 and 3, else at decades, else at every second,
+// third... decade.
+func timeTicks(lo, hi, width float64) []tick {
+	if !(lo > 0) || !(hi > lo) || math.IsInf(hi, 0) || !(width > 0) {
 		return nil
 	}
-	// Label 1, 2, 5 over short ranges, 1, 3 over middling ones, else
-	// decades only, so that labels stay about an inch apart.
+	perDecade := width / math.Log10(hi/lo) // px
+	space := minTickSpacing()
 	labelled := map[int]bool{1: true}
-	switch span := math.Log10(hi / lo); {
-	case span <= 2.5:
+	every := 1 // label every nth decade
+	switch {
+	case perDecade*math.Log10(2) >= space:
 		labelled[2], labelled[5] = true, true
-	case span <= 5:
+	case perDecade*math.Log10(3) >= space:
 		labelled[3] = true
+	default:
+		every = int(math.Ceil(space / perDecade))
 	}
-	var ticks []plot.Tick
+	minor := perDecade >= 60
+	var ticks []tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		dec := math.Pow(10, e)
 		for m := 1; m < 10; m++ {
@@ -783,9 +702,11 @@ func (durationTicks) Ticks(lo, hi float64) []plot.Tick {
 			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
 				continue
 			}
-			t := plot.Tick{Value: v}
-			if labelled[m] {
-				t.Label = formatDuration(time.Duration(math.Round(v * 1e9)))
+			t := tick{value: v}
+			if labelled[m] && (m != 1 || int(e)%every == 0) {
+				t.label = formatDuration(time.Duration(math.Round(v * 1e9)))
+			} else if !minor {
+				continue
 			}
 			ticks = append(ticks, t)
 		}
@@ -796,21 +717,19 @@ func (durationTicks) Ticks(lo, hi float64) []plot.Tick {
 // mibStep is a round tick step giving about five ticks over span > 0.
 func mibStep(span float64) float64 { return niceCeil(span / 5) }
 
-// mibTicks marks a linear MiB axis at round steps.
-type mibTicks struct{}
-
-func (mibTicks) Ticks(lo, hi float64) []plot.Tick {
-	if hi <= lo {
+// linearTicks marks a linear MiB axis at round steps.
+func linearTicks(lo, hi float64) []tick {
+	if !(hi > lo) || math.IsInf(hi-lo, 0) {
 		return nil
 	}
 	step := mibStep(hi - lo)
-	var ticks []plot.Tick
+	var ticks []tick
 	for i := 0; ; i++ {
 		v := lo + float64(i)*step
 		if v > hi*(1+1e-9) {
 			break
 		}
-		ticks = append(ticks, plot.Tick{Value: v, Label: trimFloat(v, 1)})
+		ticks = append(ticks, tick{value: v, label: trimFloat(v, 1)})
 	}
 	return ticks
 }

@@ -1,54 +1,334 @@
 package bench
 
 import (
-	"bytes"
-	"image/png"
+	"encoding/xml"
+	"errors"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"gonum.org/v1/plot/vg"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func msec(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 
-// sampleChart has plausible numbers for the four start-ups and three
-// memory figures.
+// sampleChart has the numbers of a nested-harness run of the container
+// suite: four start-ups and five memory figures.
 func sampleChart() Chart {
 	return Chart{
-		Title: "govmm bench: start-up time and memory",
-		Note:  "10 runs each; host: 8 vCPU, KVM",
+		Title: "VM versus container: start-up and memory",
+		Note:  "3 rounds, 512 MiB guests, nested, inside the harness's outer guest (software-emulated CPU: compare ratios, not times)",
 		Bars: []ChartBar{
-			{Label: "runc container on host", Group: "container",
-				Times: Summary{N: 10, Min: msec(52), Median: msec(60), P95: msec(74)}},
-			{Label: "govmm VM to guest init", Group: "govmm",
-				Times: Summary{N: 10, Min: msec(1080), Median: msec(1200), P95: msec(1390)}},
-			{Label: "govmm VM + container to process start", Group: "govmm",
-				Times: Summary{N: 10, Min: msec(1450), Median: msec(1600), P95: msec(1830)}},
-			{Label: "QEMU microvm to init", Group: "qemu",
-				Times: Summary{N: 10, Min: msec(1310), Median: msec(1500), P95: msec(1720)}},
+			{Label: "runc container on host, to process start", Group: "container",
+				Times: Summary{N: 3, Min: msec(394), Median: msec(400), P95: msec(517)}},
+			{Label: "govmm VM, to guest init", Group: "govmm",
+				Times: Summary{N: 3, Min: msec(7380), Median: msec(7700), P95: msec(8130)}},
+			{Label: "govmm VM + container, to process start", Group: "govmm",
+				Times: Summary{N: 3, Min: msec(11_400), Median: msec(11_900), P95: msec(11_900)}},
+			{Label: "QEMU microvm, to guest init", Group: "qemu",
+				Times: Summary{N: 3, Min: msec(9080), Median: msec(9260), P95: msec(9690)}},
 		},
 		Memory: []ChartMemory{
-			{Label: "runc container", Group: "container", MiB: 6},
-			{Label: "govmm VM", Group: "govmm", MiB: 9},
-			{Label: "QEMU microvm", Group: "qemu", MiB: 30},
+			{Label: "runc + container process", Group: "container", MiB: 21},
+			{Label: "govmm: VMM overhead", Group: "govmm", MiB: 14.7},
+			{Label: "govmm: total, with guest RAM touched", Group: "govmm", MiB: 161},
+			{Label: "QEMU microvm: VMM overhead", Group: "qemu", MiB: 58.4},
+			{Label: "QEMU microvm: total, with guest RAM touched", Group: "qemu", MiB: 213},
 		},
 	}
 }
 
-// TestChartSample renders the sample chart to $GOVMM_CHART_SAMPLE (a .png
-// or .svg path) for a person to look at; skipped when that is unset.
+// svgTexts checks that svg is well-formed XML with an <svg> root and
+// returns the content of its <text> elements, unescaped, in order.
+func svgTexts(t *testing.T, svg []byte) []string {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(string(svg)))
+	var (
+		texts  []string
+		inText bool
+		root   string
+	)
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err, "SVG is not well-formed XML")
+		switch tok := tok.(type) {
+		case xml.StartElement:
+			if root == "" {
+				root = tok.Name.Local
+			}
+			if tok.Name.Local == "text" {
+				inText = true
+				texts = append(texts, "")
+			}
+		case xml.EndElement:
+			if tok.Name.Local == "text" {
+				inText = false
+			}
+		case xml.CharData:
+			if inText {
+				texts[len(texts)-1] += string(tok)
+			}
+		}
+	}
+	require.Equal(t, "svg", root, "root element")
+	return texts
+}
+
+// TestChartSample renders the sample chart to $GOVMM_CHART_SAMPLE (an
+// .svg path) for a person to look at, and edge cases next to it; skipped
+// when that is unset.
 func TestChartSample(t *testing.T) {
 	path := os.Getenv("GOVMM_CHART_SAMPLE")
 	if path == "" {
-		t.Skip("set GOVMM_CHART_SAMPLE=/tmp/chart-sample.png to render the sample chart")
+		t.Skip("set GOVMM_CHART_SAMPLE=/tmp/chart-sample.svg to render the sample chart")
 	}
-	if err := WriteChart(path, sampleChart()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, WriteChart(path, sampleChart()))
 	t.Logf("wrote %s", path)
+
+	base := strings.TrimSuffix(path, filepath.Ext(path))
+	skipped := sampleChart()
+	skipped.Bars = append(skipped.Bars, ChartBar{Label: "crun container on host", Group: "container"})
+	skipped.Bars[0].Times = Summary{N: 5, Min: msec(40), Median: msec(80), P95: msec(200)}
+	skipped.Bars[1].Times = Summary{N: 5, Min: 18 * time.Second, Median: 24 * time.Second, P95: 41 * time.Second}
+	for name, c := range map[string]Chart{
+		"skipped": skipped,
+		"empty":   {Title: "nothing measured"},
+		"zeros": {Bars: []ChartBar{
+			{Label: "all zero", Group: "govmm", Times: Summary{N: 3}},
+			{Label: "zero min", Group: "qemu", Times: Summary{N: 3, Median: msec(5), P95: msec(9)}},
+		}},
+		"long": {
+			Title: strings.Repeat("A very long title that goes on ", 8),
+			Note:  strings.Repeat("a long note, ", 40),
+			Bars: []ChartBar{{Label: strings.Repeat("WIDE LABEL ", 20), Group: strings.Repeat("group ", 30),
+				Times: Summary{N: 1, Min: msec(1), Median: msec(2), P95: msec(900_000)}}},
+			Memory: []ChartMemory{{Label: `<a & "b">`, Group: "g2", MiB: 12345}},
+		},
+	} {
+		p := base + "-" + name + ".svg"
+		require.NoError(t, WriteChart(p, c))
+		t.Logf("wrote %s", p)
+	}
+}
+
+func TestWriteChart(t *testing.T) {
+	skipped := sampleChart()
+	skipped.Bars = append(skipped.Bars, ChartBar{Label: "crun container on host", Group: "container"})
+
+	zeros := Chart{Bars: []ChartBar{
+		{Label: "all zero", Group: "govmm", Times: Summary{N: 3}},
+		{Label: "zero min", Group: "qemu", Times: Summary{N: 3, Median: msec(5), P95: msec(9)}},
+		{Label: "negative", Group: "qemu", Times: Summary{N: 3, Min: -msec(5), Median: -msec(3), P95: -msec(1)}},
+	}, Memory: []ChartMemory{{Label: "nothing", MiB: 0}, {Label: "negative", MiB: -3}}}
+
+	tests := []struct {
+		name string
+		c    Chart
+		want []string // strings some <text> must contain, unescaped
+		not  []string // strings no <text> may contain
+	}{
+		{"sample", sampleChart(), []string{
+			"VM versus container: start-up and memory", "3 rounds, 512 MiB guests",
+			"runc container on host, to process start", "govmm VM, to guest init",
+			"govmm VM + container, to process start", "QEMU microvm, to guest init",
+			"400 ms", "7.7 s", "12 s", "9.3 s",
+			"Start-up time", "median (bar) and min–p95 (whisker), log scale",
+			"Memory per instance", "21 MiB", "15 MiB", "161 MiB", "58 MiB", "213 MiB",
+			"container", "govmm", "qemu",
+			"200 ms", "500 ms", "1 s", "2 s", "5 s", "10 s", "20 s",
+			"150", "250",
+		}, []string{"skipped", "no measurements"}},
+		{"skipped bar", skipped, []string{"crun container on host", "skipped", "400 ms"}, nil},
+		{"all skipped", Chart{Title: "t", Bars: []ChartBar{{Label: "x"}, {Label: "y", Group: "g"}}},
+			[]string{"t", "x", "y", "g", "skipped", "Start-up time"}, []string{"Memory per instance"}},
+		// Negative times are clamped to 0, as is negative memory.
+		{"zero durations", zeros, []string{"0 s", "5 ms", "negative", "0 MiB"}, []string{"-3 ms", "-3 MiB"}},
+		{"empty", Chart{}, []string{"no measurements"}, []string{"Start-up time"}},
+		{"title only", Chart{Title: "nothing yet"}, []string{"nothing yet", "no measurements"}, nil},
+		{"memory only", Chart{Memory: sampleChart().Memory}, []string{"Memory per instance", "213 MiB"},
+			[]string{"Start-up time"}},
+		{"memory small", Chart{Memory: []ChartMemory{{Label: "m", Group: "govmm", MiB: 9.46}}}, []string{"9.5 MiB", "govmm"}, nil},
+		{"bars only", Chart{Bars: sampleChart().Bars}, []string{"7.7 s", "Start-up time"}, []string{"Memory per instance"}},
+		{"one bar", Chart{Bars: sampleChart().Bars[:1]}, []string{"400 ms", "container"}, nil},
+		{"nested harness times", Chart{
+			Note: "nested harness: absolute times distorted, compare ratios",
+			Bars: []ChartBar{
+				{Label: "runc", Group: "container", Times: Summary{N: 5, Min: msec(40), Median: msec(80), P95: msec(200)}},
+				{Label: "qemu", Group: "qemu", Times: Summary{N: 5, Min: 20 * time.Second, Median: 31 * time.Second, P95: 48 * time.Second}},
+			},
+		}, []string{"80 ms", "31 s", "compare ratios", "1 s", "10 s"}, nil},
+		{"no groups", Chart{Bars: []ChartBar{{Label: "a", Times: Summary{N: 1, Median: msec(3)}}}}, []string{"3 ms"}, nil},
+		{"long strings", Chart{
+			Title: strings.Repeat("title ", 100), Note: strings.Repeat("note ", 300) + "\nsecond",
+			Bars:   []ChartBar{{Label: strings.Repeat("label ", 100), Group: strings.Repeat("g", 500), Times: Summary{N: 1, Median: time.Hour}}},
+			Memory: []ChartMemory{{Label: strings.Repeat("m", 300), MiB: 1e9}},
+		}, []string{"1000000000 MiB"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.svg")
+			require.NoError(t, WriteChart(path, tt.c))
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(string(data), "<?xml"), "XML declaration")
+			assert.Contains(t, string(data), `viewBox="0 0 960 `)
+			assert.Contains(t, string(data), `font-family="Liberation Sans, Arial, Helvetica, sans-serif"`)
+			texts := svgTexts(t, data)
+			all := strings.Join(texts, "\n")
+			for _, w := range tt.want {
+				assert.Contains(t, all, w)
+			}
+			for _, w := range tt.not {
+				assert.NotContains(t, all, w)
+			}
+		})
+	}
+}
+
+func TestWriteChartEscapes(t *testing.T) {
+	label := `a<b & "c" > 'd'`
+	c := Chart{
+		Title: `<script>alert("x")</script> & co`,
+		Note:  "note </svg> & \x00 control",
+		Bars: []ChartBar{
+			{Label: label, Group: `<g&"1">`, Times: Summary{N: 1, Min: msec(1), Median: msec(2), P95: msec(3)}},
+		},
+		Memory: []ChartMemory{{Label: "m <&>", Group: `<g&"1">`, MiB: 4}},
+	}
+	path := filepath.Join(t.TempDir(), "e.svg")
+	require.NoError(t, WriteChart(path, c))
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	s := string(data)
+	assert.NotContains(t, s, "<script")
+	assert.NotContains(t, s, "<b ")
+	assert.NotContains(t, s, "</svg> &")
+	assert.Equal(t, 1, strings.Count(s, "</svg>"))
+	texts := svgTexts(t, data)
+	assert.Contains(t, texts, label)
+	assert.Contains(t, texts, `<script>alert("x")</script> & co`)
+	assert.Contains(t, texts, `<g&"1">`)
+	assert.Contains(t, texts, "m <&>")
+	assert.Contains(t, texts, "note </svg> & \uFFFD control", "invalid XML characters replaced")
+}
+
+func TestWriteChartOnlySVG(t *testing.T) {
+	tests := []struct {
+		name string
+		want []string // in the error
+	}{
+		{"c.png", []string{"only SVG", ".svg", "rsvg-convert -o", "c.svg"}},
+		{"c.PNG", []string{"only SVG", "rsvg-convert"}},
+		{"c.pdf", []string{"only SVG", ".svg"}},
+		{"c.jpg", []string{".svg"}},
+		{"chart", []string{".svg"}},
+		{"c.svg.txt", []string{".svg"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), tt.name)
+			err := WriteChart(path, sampleChart())
+			require.Error(t, err)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+			_, err = os.Stat(path)
+			assert.True(t, os.IsNotExist(err), "WriteChart left a file behind")
+		})
+	}
+	// Upper case is still SVG.
+	path := filepath.Join(t.TempDir(), "c.SVG")
+	require.NoError(t, WriteChart(path, sampleChart()))
+	// An unwritable path is an error, naming it.
+	err := WriteChart(filepath.Join(t.TempDir(), "missing", "c.svg"), sampleChart())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "missing")
+}
+
+func TestTimeTicks(t *testing.T) {
+	tests := []struct {
+		name       string
+		lo, hi     float64 // seconds
+		width      float64 // px
+		want       string  // the labels
+		minorTicks bool
+	}{
+		{"sample", 0.2, 20, 560, "200 ms,500 ms,1 s,2 s,5 s,10 s,20 s", true},
+		{"short", 0.02, 2, 560, "20 ms,50 ms,100 ms,200 ms,500 ms,1 s,2 s", true},
+		{"three decades", 0.02, 20, 560, "20 ms,50 ms,100 ms,200 ms,500 ms,1 s,2 s,5 s,10 s,20 s", true},
+		{"narrow: 1 and 3", 0.01, 10, 400, "10 ms,30 ms,100 ms,300 ms,1 s,3 s,10 s", true},
+		{"nested harness", 0.02, 50, 400, "30 ms,100 ms,300 ms,1 s,3 s,10 s,30 s", true},
+		{"decades", 0.001, 1000, 560, "1 ms,10 ms,100 ms,1 s,10 s,100 s,1000 s", true},
+		{"every other decade", 1e-6, 1e4, 300, "1 µs,100 µs,10 ms,1 s,100 s,10000 s", false},
+		{"microseconds", 0.0005, 0.005, 560, "500 µs,1 ms,2 ms,5 ms", true},
+		{"zero low", 0, 1, 560, "", false},
+		{"empty range", 1, 1, 560, "", false},
+		{"no width", 0.1, 1, 0, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var labels []string
+			minor := false
+			for _, tk := range timeTicks(tt.lo, tt.hi, tt.width) {
+				assert.GreaterOrEqual(t, tk.value, tt.lo*(1-1e-9))
+				assert.LessOrEqual(t, tk.value, tt.hi*(1+1e-9))
+				if tk.label == "" {
+					minor = true
+					continue
+				}
+				labels = append(labels, tk.label)
+			}
+			assert.Equal(t, tt.want, strings.Join(labels, ","))
+			assert.Equal(t, tt.minorTicks, minor, "minor ticks")
+		})
+	}
+}
+
+func TestTimeRange(t *testing.T) {
+	tests := []struct {
+		lo, hi         float64
+		wantLo, wantHi float64
+	}{
+		{0.394, 11.9, 0.2, 20},            // the sample
+		{0.04, 48, 0.02, 50},              // nested harness
+		{1.0, 1.5, 0.2, 2},                // at least a decade
+		{0.005, 0.009, 0.001, 0.01},       // zero min
+		{math.Inf(1), 0, 0.01, 1},         // nothing measured
+		{0.002, 3600, 0.001, 5000},        // up to an hour
+		{0.0004, 0.0004, 0.00005, 0.0005}, // one value
+	}
+	for _, tt := range tests {
+		lo, hi := timeRange(tt.lo, tt.hi)
+		assert.InDelta(t, tt.wantLo, lo, tt.wantLo*1e-9, "timeRange(%g, %g) low", tt.lo, tt.hi)
+		assert.InDelta(t, tt.wantHi, hi, tt.wantHi*1e-9, "timeRange(%g, %g) high", tt.lo, tt.hi)
+	}
+}
+
+func TestLinearTicks(t *testing.T) {
+	tests := []struct {
+		lo, hi float64
+		want   string
+	}{
+		{0, 250, "0,50,100,150,200,250"},
+		{0, 1, "0,0.2,0.4,0.6,0.8,1"},
+		{0, 30, "0,10,20,30"},
+		{0, 0, ""},
+	}
+	for _, tt := range tests {
+		var labels []string
+		for _, tk := range linearTicks(tt.lo, tt.hi) {
+			labels = append(labels, tk.label)
+		}
+		assert.Equal(t, tt.want, strings.Join(labels, ","), "linearTicks(%g, %g)", tt.lo, tt.hi)
+	}
 }
 
 func TestFormatDuration(t *testing.T) {
@@ -64,17 +344,18 @@ func TestFormatDuration(t *testing.T) {
 		{msec(42), "42 ms"},
 		{msec(42.4), "42 ms"},
 		{msec(9.96), "10 ms"},
+		{msec(400), "400 ms"},
 		{msec(999.7), "1 s"},
 		{time.Second, "1 s"},
 		{msec(1200), "1.2 s"},
 		{msec(3140), "3.1 s"},
+		{msec(7700), "7.7 s"},
+		{msec(11_900), "12 s"},
 		{msec(45_300), "45 s"},
 		{100 * time.Second, "100 s"},
 	}
 	for _, tt := range tests {
-		if got := formatDuration(tt.d); got != tt.want {
-			t.Errorf("formatDuration(%v) = %q, want %q", tt.d, got, tt.want)
-		}
+		assert.Equal(t, tt.want, formatDuration(tt.d), "formatDuration(%v)", tt.d)
 	}
 }
 
@@ -86,204 +367,56 @@ func TestFormatMiB(t *testing.T) {
 		{0, "0 MiB"},
 		{6, "6 MiB"},
 		{9.46, "9.5 MiB"},
+		{14.7, "15 MiB"},
 		{30.4, "30 MiB"},
 		{120, "120 MiB"},
+		{213, "213 MiB"},
 	}
 	for _, tt := range tests {
-		if got := formatMiB(tt.v); got != tt.want {
-			t.Errorf("formatMiB(%v) = %q, want %q", tt.v, got, tt.want)
-		}
+		assert.Equal(t, tt.want, formatMiB(tt.v), "formatMiB(%v)", tt.v)
 	}
 }
 
-func TestDurationTicksLabels(t *testing.T) {
-	tests := []struct {
-		lo, hi float64 // seconds
-		want   string
-	}{
-		{0.02, 2, "20 ms,50 ms,100 ms,200 ms,500 ms,1 s,2 s"},
-		{0.01, 10, "10 ms,30 ms,100 ms,300 ms,1 s,3 s,10 s"},
-		{0.001, 1000, "1 ms,10 ms,100 ms,1 s,10 s,100 s,1000 s"},
-		{0.0005, 0.005, "500 µs,1 ms,2 ms,5 ms"},
-		{0, 1, ""},
-		{1, 1, ""},
-	}
-	for _, tt := range tests {
-		var labels []string
-		for _, tk := range (durationTicks{}).Ticks(tt.lo, tt.hi) {
-			if tk.Value < tt.lo || tk.Value > tt.hi*(1+1e-9) {
-				t.Errorf("%g..%g: tick %g out of range", tt.lo, tt.hi, tk.Value)
-			}
-			if !tk.IsMinor() {
-				labels = append(labels, tk.Label)
-			}
-		}
-		if got := strings.Join(labels, ","); got != tt.want {
-			t.Errorf("labels over %g..%g s = %s, want %s", tt.lo, tt.hi, got, tt.want)
-		}
-	}
-}
-
-func TestFitText(t *testing.T) {
+func TestShortenAndWrap(t *testing.T) {
 	long := strings.Repeat("very long label ", 40)
 	tests := []struct {
+		name     string
 		in       string
-		w        float64 // points
-		want     string  // "" for: shortened, ends in an ellipsis
+		w        float64 // px
 		shortens bool
 	}{
-		{in: "govmm VM", w: 300, want: "govmm VM"},
-		{in: "", w: 300, want: ""},
-		{in: long, w: 300, shortens: true},
-		{in: "a\n" + long, w: 300, shortens: true},
-	}
-	for _, tt := range tests {
-		got := fitText(labelStyle, tt.in, vg.Length(tt.w))
-		if !tt.shortens {
-			if got != tt.want {
-				t.Errorf("fitText(%q) = %q, want it unchanged", tt.in, got)
-			}
-			continue
-		}
-		for _, line := range strings.Split(got, "\n") {
-			if w := labelStyle.Width(line); w > vg.Length(tt.w) {
-				t.Errorf("fitText(%.20q…): line %q is %v wide, want at most %v", tt.in, line, w, tt.w)
-			}
-		}
-		if !strings.HasSuffix(got, "…") || len(got) < 20 {
-			t.Errorf("fitText(%.20q…) = %q, want a long prefix and an ellipsis", tt.in, got)
-		}
-	}
-}
-
-var pngMagic = []byte("\x89PNG\r\n\x1a\n")
-
-func TestWriteChart(t *testing.T) {
-	skipped := sampleChart()
-	skipped.Bars = append(skipped.Bars, ChartBar{Label: "crun container on host", Group: "container"})
-
-	zeros := Chart{Bars: []ChartBar{
-		{Label: "all zero", Group: "govmm", Times: Summary{N: 3}},
-		{Label: "zero min", Group: "qemu", Times: Summary{N: 3, Median: msec(5), P95: msec(9)}},
-	}, Memory: []ChartMemory{{Label: "nothing", MiB: 0}}}
-
-	tests := []struct {
-		name string
-		file string
-		c    Chart
-		want []string // text the SVG must contain
-	}{
-		{"sample svg", "c.svg", sampleChart(), []string{
-			"govmm bench: start-up time and memory", "10 runs each",
-			"runc container on host", "govmm VM to guest init",
-			"govmm VM + container to process start", "QEMU microvm to init",
-			"60 ms", "1.2 s", "1.6 s", "1.5 s",
-			"Memory per instance", "6 MiB", "9 MiB", "30 MiB",
-			"container", "govmm", "qemu",
-			// Text keeps its Liberation Sans layout in other fonts.
-			"textLength=", `text-anchor="end"`,
-		}},
-		{"sample png", "c.png", sampleChart(), nil},
-		{"upper-case extension", "c.PNG", sampleChart(), nil},
-		{"skipped bar svg", "s.svg", skipped, []string{"crun container on host", "skipped", "60 ms"}},
-		{"skipped bar png", "s.png", skipped, nil},
-		{"all skipped", "a.svg", Chart{Title: "t", Bars: []ChartBar{{Label: "x"}, {Label: "y", Group: "g"}}},
-			[]string{"skipped"}},
-		{"zero durations", "z.svg", zeros, []string{"0 s", "5 ms", "0 MiB"}},
-		{"zero durations png", "z.png", zeros, nil},
-		{"empty", "e.svg", Chart{}, []string{"no measurements"}},
-		{"empty png", "e.png", Chart{Title: "nothing yet"}, nil},
-		{"memory only", "m.svg", Chart{Memory: sampleChart().Memory}, []string{"30 MiB"}},
-		{"bars only", "b.png", Chart{Bars: sampleChart().Bars}, nil},
-		{"one bar", "o.svg", Chart{Bars: sampleChart().Bars[:1]}, []string{"60 ms"}},
-		{"nested harness times", "n.svg", Chart{
-			Note: "nested harness: absolute times distorted, compare ratios",
-			Bars: []ChartBar{
-				{Label: "runc", Group: "container", Times: Summary{N: 5, Min: msec(40), Median: msec(80), P95: msec(200)}},
-				{Label: "qemu", Group: "qemu", Times: Summary{N: 5, Min: 20 * time.Second, Median: 31 * time.Second, P95: 48 * time.Second}},
-			},
-		}, []string{"80 ms", "31 s", "compare ratios"}},
+		{"fits", "govmm VM", 300, false},
+		{"empty", "", 300, false},
+		{"long", long, 300, true},
+		{"one long word", strings.Repeat("x", 200), 300, true},
+		{"too narrow for anything", "abc", 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), tt.file)
-			if err := WriteChart(path, tt.c); err != nil {
-				t.Fatal(err)
+			got := shorten(tt.in, labelSize, false, tt.w)
+			if !tt.shortens {
+				assert.Equal(t, tt.in, got)
+				return
 			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(data) == 0 {
-				t.Fatal("empty file")
-			}
-			switch strings.ToLower(filepath.Ext(tt.file)) {
-			case ".svg":
-				s := string(data)
-				if !strings.HasPrefix(s, "<?xml") || !strings.Contains(s, "<svg") {
-					t.Fatalf("not an SVG: %.80q", s)
-				}
-				for _, w := range tt.want {
-					if !strings.Contains(s, w) {
-						t.Errorf("SVG lacks %q", w)
-					}
-				}
-			case ".png":
-				if !bytes.HasPrefix(data, pngMagic) {
-					t.Fatalf("no PNG magic: % x", data[:min(8, len(data))])
-				}
-				img, err := png.Decode(bytes.NewReader(data))
-				if err != nil {
-					t.Fatal(err)
-				}
-				b := img.Bounds()
-				if b.Dx() < 800 || b.Dx() > 4000 || b.Dy() < 100 || b.Dy() > 4000 {
-					t.Errorf("PNG is %dx%d", b.Dx(), b.Dy())
-				}
+			assert.True(t, strings.HasSuffix(got, "…"), "%q ends in an ellipsis", got)
+			if tt.w > 100 {
+				assert.LessOrEqual(t, textWidth(got, labelSize, false), tt.w)
+				assert.Greater(t, textWidth(got, labelSize, false), tt.w-3*labelSize, "a long prefix")
 			}
 		})
 	}
-}
 
-func TestWriteChartUnknownExtension(t *testing.T) {
-	for _, name := range []string{"c.pdf", "c.jpg", "chart", "c.svg.txt"} {
-		path := filepath.Join(t.TempDir(), name)
-		err := WriteChart(path, sampleChart())
-		if err == nil {
-			t.Errorf("WriteChart(%s): no error", name)
-			continue
-		}
-		if !strings.Contains(err.Error(), ".svg") || !strings.Contains(err.Error(), ".png") {
-			t.Errorf("WriteChart(%s) = %v, want it to name .svg and .png", name, err)
-		}
-		if _, err := os.Stat(path); !os.IsNotExist(err) {
-			t.Errorf("WriteChart(%s) left a file behind", name)
-		}
+	lines := wrap("one two three\nfour "+long, noteSize, false, 200, 3)
+	require.Len(t, lines, 3)
+	assert.Equal(t, "one two three", lines[0])
+	assert.True(t, strings.HasSuffix(lines[2], "…"))
+	for _, l := range lines {
+		assert.LessOrEqual(t, textWidth(l, noteSize, false), 200.0)
 	}
-}
+	assert.Empty(t, wrap("", noteSize, false, 200, 3))
+	assert.Equal(t, []string{"short"}, wrap("  short \n", noteSize, false, 200, 3))
 
-// TestChartVariants renders edge cases next to the sample, for a person
-// to look at; skipped unless GOVMM_CHART_SAMPLE is set.
-func TestChartVariants(t *testing.T) {
-	path := os.Getenv("GOVMM_CHART_SAMPLE")
-	if path == "" {
-		t.Skip("set GOVMM_CHART_SAMPLE to render")
-	}
-	base := strings.TrimSuffix(path, filepath.Ext(path))
-	skipped := sampleChart()
-	skipped.Note = "nested harness: absolute times distorted, compare ratios"
-	skipped.Bars = append(skipped.Bars, ChartBar{Label: "crun container on host", Group: "container"})
-	skipped.Bars[1].Times = Summary{N: 5, Min: 18 * time.Second, Median: 24 * time.Second, P95: 41 * time.Second}
-	for name, c := range map[string]Chart{
-		"skipped": skipped,
-		"empty":   {Title: "nothing measured"},
-		"zeros": {Bars: []ChartBar{
-			{Label: "all zero", Group: "govmm", Times: Summary{N: 3}},
-			{Label: "zero min", Group: "qemu", Times: Summary{N: 3, Median: msec(5), P95: msec(9)}},
-		}},
-	} {
-		if err := WriteChart(base+"-"+name+".png", c); err != nil {
-			t.Error(err)
-		}
-	}
+	assert.Equal(t, "a b c", rowLabel(" a\n b\tc ", 300), "labels are one line")
+	assert.Greater(t, textWidth("WWW", 10, false), textWidth("iii", 10, false))
+	assert.Greater(t, textWidth("abc", 10, true), textWidth("abc", 10, false))
 }

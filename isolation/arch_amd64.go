@@ -1,16 +1,11 @@
 package isolation
 
-import (
-	"unsafe"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-// kexecFileLoad calls kexec_file_load with an empty command line and no
-// flags.
-func kexecFileLoad(kernelFD, initrdFD int, cmdline *byte) error {
-	_, _, errno := unix.Syscall6(unix.SYS_KEXEC_FILE_LOAD, uintptr(kernelFD), uintptr(initrdFD), 0,
-		uintptr(unsafe.Pointer(cmdline)), 0, 0)
+// kexecFileLoad calls kexec_file_load with no command line (length 0, NULL:
+// the kernel reads it only after the kernel fd) and no flags.
+func kexecFileLoad(kernelFD, initrdFD int) error {
+	_, _, errno := unix.Syscall6(unix.SYS_KEXEC_FILE_LOAD, uintptr(kernelFD), uintptr(initrdFD), 0, 0, 0, 0)
 	return errnoErr(errno)
 }
 

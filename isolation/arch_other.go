@@ -7,7 +7,7 @@ import "golang.org/x/sys/unix"
 // govmm runs x86 guests: elsewhere the probe only needs to build, and
 // reports the x86-only checks as ENOSYS.
 
-func kexecFileLoad(kernelFD, initrdFD int, cmdline *byte) error {
+func kexecFileLoad(kernelFD, initrdFD int) error {
 	return unix.ENOSYS
 }
 

@@ -59,8 +59,8 @@ container inside it (--container); QEMU's microvm launched to its guest
 init. Both VMMs boot the same bzImage and initramfs. It reports min, median
 and p95 of each, memory per instance (runc's or the VMM's resident memory,
 the VMM's own overhead, the probe's in its container) and each row's start
-over the container's. --chart draws it (SVG or PNG by the file's
-extension). Needs runc (apt-get install runc) and root.
+over the container's. --chart draws it as SVG; --from redraws a saved
+--json report without measuring. Needs runc (apt-get install runc) and root.
 
 Progress goes to stderr as the rounds run, then a table per suite.
 
@@ -164,7 +164,7 @@ ratios, never the times.`,
 	f.IntVar(&randSeconds, "rand-seconds", 3, "io: seconds of 4 KiB random reads")
 	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file ('-': stdout)")
 	f.StringVar(&fromPath, "from", "", "measure nothing: print the tables of a saved --json report, and draw its --chart")
-	f.StringVar(&chartPath, "chart", "", "draw the container suite's chart to this file (.svg or .png)")
+	f.StringVar(&chartPath, "chart", "", "draw the container suite's chart to this file (.svg)")
 	return cmd
 }
 
