@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -237,6 +239,17 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 			ends <- vcpuEnd{id, stop, err}
 		}()
 	}
+	// Setting the VM up (flags, images, tables, devices) left garbage on
+	// the heap, and a heap this small never reaches Go's first collection:
+	// it would stay resident for the VM's life. Collect once and hand the
+	// free pages back, off the vCPUs' threads, while the guest boots.
+	go func() {
+		debug.FreeOSMemory()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		m.log.Debug("govmm's own memory after setup", "heap_in_use", ms.HeapInuse, "heap_idle", ms.HeapIdle,
+			"heap_released", ms.HeapReleased, "stacks", ms.StackInuse, "runtime_sys", ms.Sys)
+	}()
 	var res Result
 	var runErr error
 	running := len(m.runs)

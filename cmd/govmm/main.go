@@ -27,6 +27,7 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func main() {
+	withoutHeapHugePages(os.Args)
 	root := newRootCommand()
 	err := root.Execute()
 	if err == nil {
