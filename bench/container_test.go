@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,4 +84,37 @@ func TestParseSmapsWithoutGuest(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 2112<<10, rss)
 	assert.Zero(t, guest, "no guest RAM to set apart for a container runtime")
+}
+
+// TestContainerSkipsWhatIsMissing runs the suite with a stand-in for govmm
+// (a script that prints the agent's first line) and neither runc, nor a
+// container initramfs, nor QEMU: those rows are skipped, each saying why,
+// and the rest is measured.
+func TestContainerSkipsWhatIsMissing(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "govmm")
+	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\necho 'govmm-agent: started'\n"), 0o755))
+	var progress bytes.Buffer
+	rep, err := Container(t.Context(), ContainerConfig{
+		Govmm: fake, Kernel: "bzImage", Initrd: "initrd", MemMiB: 256, Rounds: 2, Dir: dir, Progress: &progress,
+	})
+	require.NoError(t, err)
+	require.Len(t, rep.Rows, 4)
+	want := map[string]string{
+		RowHostContainer: "apt-get install runc",
+		RowGovmm:         "",
+		RowGovmmCont:     "govmm images",
+		RowQEMU:          "apt-get install qemu-system-x86",
+	}
+	for _, r := range rep.Rows {
+		if want[r.Name] == "" {
+			assert.Empty(t, r.Skipped, r.Name)
+			assert.Equal(t, 2, r.ToStart.N, "%s measured every round", r.Name)
+			assert.Positive(t, r.ToStart.Median)
+			continue
+		}
+		assert.Contains(t, r.Skipped, want[r.Name], r.Name)
+	}
+	assert.Zero(t, rep.GovmmOverQEMU, "no ratio without QEMU")
+	assert.Contains(t, progress.String(), "round 2/2 govmm VM")
 }
