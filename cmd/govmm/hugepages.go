@@ -10,6 +10,10 @@ import (
 // pages off, so it does not re-execute itself again.
 const disableTHPEnv = "GOVMM_HEAP_THP_OFF"
 
+// thpModeFile says whether the kernel backs anonymous memory with
+// transparent huge pages always, on madvise only, or never.
+const thpModeFile = "/sys/kernel/mm/transparent_hugepage/enabled"
+
 // withoutHeapHugePages re-executes govmm run with GODEBUG=disablethp=1
 // where transparent huge pages are "always" (Debian's default). There, the
 // first touch of each 2 MiB-aligned stretch of the Go heap faults in a whole
@@ -20,21 +24,36 @@ const disableTHPEnv = "GOVMM_HEAP_THP_OFF"
 // binary costs about a millisecond. Guest RAM is not the Go heap and keeps
 // its huge pages. It returns only when it does nothing, or the exec failed.
 func withoutHeapHugePages(args []string) {
-	if len(args) < 2 || args[1] != "run" || os.Getenv(disableTHPEnv) != "" {
-		return
-	}
-	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
-	if err != nil || !strings.Contains(string(mode), "[always]") {
+	mode, _ := os.ReadFile(thpModeFile)
+	if !heapTHPReexecNeeded(args, os.Getenv(disableTHPEnv) != "", string(mode)) {
 		return
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
+	_ = syscall.Exec(exe, args, heapTHPEnv(os.Environ())) // on failure, go on with huge pages
+}
+
+// heapTHPReexecNeeded decides: only `govmm run` (the one command whose
+// memory is measured per VM), only once, only where THP is "always".
+func heapTHPReexecNeeded(args []string, already bool, thpMode string) bool {
+	return len(args) >= 2 && args[1] == "run" && !already && strings.Contains(thpMode, "[always]")
+}
+
+// heapTHPEnv is env with disablethp=1 added to GODEBUG (keeping what the
+// user set there) and the re-exec mark.
+func heapTHPEnv(env []string) []string {
+	out := make([]string, 0, len(env)+2)
 	godebug := "disablethp=1"
-	if old := os.Getenv("GODEBUG"); old != "" {
-		godebug = old + ",disablethp=1"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			if v != "" {
+				godebug = v + ",disablethp=1"
+			}
+			continue
+		}
+		out = append(out, kv)
 	}
-	env := append(os.Environ(), "GODEBUG="+godebug, disableTHPEnv+"=1")
-	_ = syscall.Exec(exe, args, env) // on failure, go on with huge pages
+	return append(out, "GODEBUG="+godebug, disableTHPEnv+"=1")
 }
