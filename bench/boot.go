@@ -73,7 +73,10 @@ func Boot(ctx context.Context, cfg BootConfig) (*BootReport, error) {
 	mem := fmt.Sprintf("%dM", cfg.MemMiB)
 	runs := []vmmRun{
 		{name: "govmm", run: Run{
-			Args: []string{cfg.Govmm, "run", "--kernel", cfg.Kernel, "--initrd", cfg.Initrd, "--mem", mem,
+			// --no-vmlinux: the bzImage as it is, decompressor included,
+			// like QEMU's row (govmm run would boot the payload that
+			// govmm images extracted for its own kernels).
+			Args: []string{cfg.Govmm, "run", "--kernel", cfg.Kernel, "--no-vmlinux", "--initrd", cfg.Initrd, "--mem", mem,
 				"--cmdline", cfg.Cmdline + " " + word, "--", guestCommand[0]},
 			GuestMemBytes: memBytes, Marker: marker, OKCodes: []int{0},
 		}},

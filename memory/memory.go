@@ -90,10 +90,22 @@ func New(size uint64) (*Guest, error) {
 	return NewRanges(ranges)
 }
 
+// HugePageSize is the size of an x86-64 transparent huge page (a PMD).
+const HugePageSize = 2 << 20
+
 // NewRanges allocates guest RAM for each range. Ranges must be non-empty,
 // page aligned, and must not overlap or wrap past the top of the address
 // space. Each range is an anonymous private mapping reserved lazily
 // (MAP_NORESERVE): host memory is consumed only as the guest touches it.
+//
+// Each mapping starts on a 2 MiB boundary and asks for transparent huge
+// pages (MADV_HUGEPAGE, for hosts where THP is "madvise" only). KVM maps a
+// guest page with a 2 MiB nested-page-table entry only where the host page
+// is huge and guest-physical and host-virtual addresses agree modulo 2 MiB;
+// an mmap placed anywhere (Linux before 6.7 does not align large
+// anonymous mappings) leaves the guest on 4 KiB entries, and every TLB
+// miss walks two full page-table trees. Measured in the nested harness:
+// the guest's in-place XZ decompression ran 1.5x slower that way.
 func NewRanges(ranges []Range) (*Guest, error) {
 	sorted, err := validateRanges(ranges)
 	if err != nil {
@@ -104,12 +116,13 @@ func NewRanges(ranges []Range) (*Guest, error) {
 		if r.Size > math.MaxInt {
 			return nil, closeAfter(g, fmt.Errorf("new guest memory: region at %#x of %#x bytes is too large to map", r.GPA, r.Size))
 		}
-		host, err := unix.Mmap(-1, 0, int(r.Size), unix.PROT_READ|unix.PROT_WRITE,
-			unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		host, err := mapAligned(uintptr(r.Size), HugePageSize)
 		if err != nil {
 			return nil, closeAfter(g, fmt.Errorf("new guest memory: map %#x bytes for [%#x, %#x): %w", r.Size, r.GPA, r.End(), err))
 		}
 		g.regions = append(g.regions, Region{GPA: r.GPA, Host: host})
+		// EINVAL: a kernel without THP; the guest works on small pages.
+		_ = unix.Madvise(host, unix.MADV_HUGEPAGE)
 	}
 	return g, nil
 }
@@ -167,7 +180,7 @@ func (g *Guest) Close() error {
 	var result *multierror.Error
 	if g.mapped {
 		for _, r := range g.regions {
-			if err := unix.Munmap(r.Host); err != nil {
+			if err := unmap(r.Host); err != nil {
 				result = multierror.Append(result, fmt.Errorf("unmap guest memory [%#x, %#x): %w", r.GPA, r.End(), err))
 			}
 		}
