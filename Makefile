@@ -36,7 +36,7 @@ vet:
 # two-core machine only slow each other down.
 test: images vet
 	@echo "== go test ./... (full log: $(TESTLOG))"
-	@set -o pipefail; $(GO) test -count=1 -p 1 -timeout 40m -v ./... 2>&1 | tee $(TESTLOG) \
+	@set -o pipefail; $(GO) test -count=1 -p 1 -timeout 45m -v ./... 2>&1 | tee $(TESTLOG) \
 	  | grep --line-buffered -E '^(ok|FAIL|--- FAIL|panic:|govmm harness:|\?)' \
 	  || { echo "== failures:"; grep -B 5 -A 30 -E -- '^(--- FAIL|panic:)' $(TESTLOG) | head -300; \
 	       grep -A 50 -E -- '^govmm harness: nested KVM harness' $(TESTLOG) | head -200; \

@@ -53,11 +53,12 @@ func TestMain(m *testing.M) int {
 		}
 	}
 	// A test binary may run twice: rerun it if the outer kernel locks up.
-	// The longest package (cmd/govmm, some 30 guest boots) runs about six
-	// minutes nested, long enough to meet two lockups now and then: four
+	// The longest package (cmd/govmm, some 30 guest boots, each toggling
+	// KVM's static keys, which live-patches the outer kernel) runs about
+	// six minutes nested and met two lockups in each of two CI runs: six
 	// attempts, within make test's -timeout.
 	outer.RetryHungJob = true
-	outer.BootAttempts = 4
+	outer.BootAttempts = 6
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "govmm harness: %v\n", err)
