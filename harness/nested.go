@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -66,8 +67,15 @@ func DefaultOuter() (*Outer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nested KVM harness: %w", err)
 	}
-	return &Outer{Kernel: m.OuterKernel, Initramfs: m.OuterInitramfs}, nil
+	o := &Outer{Kernel: m.OuterKernel, Initramfs: m.OuterInitramfs}
+	if n, err := strconv.Atoi(os.Getenv(CPUsEnv)); err == nil && n > 0 {
+		o.CPUs = n
+	}
+	return o, nil
 }
+
+// CPUsEnv overrides the outer guest's vCPU count (default 4).
+const CPUsEnv = "GOVMM_HARNESS_CPUS"
 
 const qemuInstallHint = "the nested KVM harness needs QEMU: install it with `apt-get install qemu-system-x86`"
 
