@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/govmm/govmm/container"
@@ -211,7 +210,7 @@ func hostContainerRun(ctx context.Context, cfg ContainerConfig) (Run, error) {
 		if err == nil {
 			return run, nil
 		}
-		if noPivot || !strings.Contains(err.Error(), "pivot_root") {
+		if noPivot || !container.PivotRootFailed(err) {
 			return Run{}, fmt.Errorf("runc on this host: %w", err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strings"
 	"syscall"
 )
 
@@ -48,6 +49,13 @@ func (r Runtime) Command(ctx context.Context, bundle, id string) *exec.Cmd {
 	}
 	args = append(args, id)
 	return exec.CommandContext(ctx, r.Runc, args...)
+}
+
+// PivotRootFailed says whether runc failed because pivot_root(2) refused
+// to leave the caller's root (a ramfs, or a root that is not a mount with
+// a parent, as in some CI sandboxes): the run may be retried with NoPivot.
+func PivotRootFailed(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "pivot_root")
 }
 
 // ExitStatus turns the error of a finished runc run into the container's

@@ -2,6 +2,7 @@ package container
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,4 +120,17 @@ func TestExitStatus(t *testing.T) {
 	}
 	_, err := ExitStatus(os.ErrNotExist)
 	assert.Error(t, err)
+}
+
+func TestPivotRootFailed(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("runc: exit status 1: runc run failed: unable to start container process: error during container init: error jailing process inside rootfs: pivot_root .: invalid argument"), true},
+		{errors.New("runc: exit status 1: openat2 /sys/fs/cgroup/x/pids.max: no such file or directory"), false},
+	} {
+		assert.Equal(t, tc.want, PivotRootFailed(tc.err), "PivotRootFailed(%v)", tc.err)
+	}
 }

@@ -31,6 +31,10 @@ const (
 // report: the container process's, or 125-127 when the agent could not run
 // it (the shell's convention, as for commands run directly).
 func runContainer(serial string, argv []string) int {
+	if len(argv) == 0 {
+		log.Printf("container: no command to run")
+		return 125
+	}
 	if _, err := os.Stat(runcPath); err != nil {
 		log.Printf("container: this initramfs has no runc (%v): boot the container initramfs of 'govmm images' (govmm run --container picks it)", err)
 		return 127
@@ -46,10 +50,6 @@ func runContainer(serial string, argv []string) int {
 	}
 	if err := unix.Mount(dev, containerRoot, "ext4", unix.MS_RDONLY|unix.MS_NODEV, ""); err != nil {
 		log.Printf("container: mount %s (serial %s) read-only on %s: %v", dev, serial, containerRoot, err)
-		return 125
-	}
-	if len(argv) == 0 {
-		log.Printf("container: no command to run")
 		return 125
 	}
 	cfg := container.Config{RootFS: containerRoot, Args: argv}

@@ -136,9 +136,7 @@ func runHostContainer(ctx context.Context, cfg Config, scratch string, probeArgs
 	}
 	rt := container.Runtime{Runc: cfg.Runc, StateDir: filepath.Join(scratch, "runc")}
 	out, err := output(rt.Command(ctx, bundle, id))
-	if err != nil && strings.Contains(err.Error(), "pivot_root") {
-		// The host's own root is a ramfs or cannot be pivoted away from
-		// (some CI sandboxes); runc's documented way out.
+	if container.PivotRootFailed(err) {
 		rt.NoPivot = true
 		out, err = output(rt.Command(ctx, bundle, id))
 	}
