@@ -124,6 +124,22 @@ func (r *netRig) waitInterrupt(queue int) {
 	}
 }
 
+// usedAtLeast collects used entries from q until it has n or ten seconds
+// pass: the device signals as completions happen, so the first interrupt
+// may come before the last entry.
+func (r *netRig) usedAtLeast(q *virtiotest.Driver, n int) []virtiotest.Used {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var used []virtiotest.Used
+	for len(used) < n && time.Now().Before(deadline) {
+		used = append(used, q.TakeUsed()...)
+		if len(used) < n {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return used
+}
+
 func (r *netRig) hostRead() []byte {
 	r.t.Helper()
 	buf := make([]byte, 1<<17)
@@ -157,7 +173,7 @@ func TestTransmitDropsBadFrames(t *testing.T) {
 	require.NoError(t, r.kicks[txQueue].Signal())
 	assert.Equal(t, good, r.hostRead())
 	r.waitInterrupt(txQueue)
-	assert.Len(t, r.tx.TakeUsed(), 3)
+	assert.Len(t, r.usedAtLeast(r.tx, 3), 3)
 	assert.Equal(t, uint64(2), r.dev.Stats().TxDropped)
 }
 
@@ -200,12 +216,7 @@ func TestReceiveBackpressure(t *testing.T) {
 	r.rx.AddChain(virtiotest.Buf{Write: 2048})
 	require.NoError(t, r.kicks[rxQueue].Signal())
 	r.waitInterrupt(rxQueue)
-	deadline := time.Now().Add(10 * time.Second)
-	var used []virtiotest.Used
-	for len(used) < 3 && time.Now().Before(deadline) {
-		used = append(used, r.rx.TakeUsed()...)
-		time.Sleep(10 * time.Millisecond)
-	}
+	used := r.usedAtLeast(r.rx, 3)
 	require.Len(t, used, 3)
 	assert.Equal(t, []uint32{500, uint32(len(first) - 500), uint32(len(second))}, []uint32{used[0].Len, used[1].Len, used[2].Len})
 	assert.Zero(t, r.dev.Stats().RxDropped)
@@ -221,12 +232,7 @@ func TestReceiveWithoutMergeableDropsTooLargeFrames(t *testing.T) {
 	}
 	require.NoError(t, r.kicks[rxQueue].Signal())
 	r.waitInterrupt(rxQueue)
-	deadline := time.Now().Add(10 * time.Second)
-	var used []virtiotest.Used
-	for len(used) < 2 && time.Now().Before(deadline) {
-		used = append(used, r.rx.TakeUsed()...)
-		time.Sleep(10 * time.Millisecond)
-	}
+	used := r.usedAtLeast(r.rx, 2)
 	require.Equal(t, []virtiotest.Used{{ID: uint32(small)}, {ID: uint32(big), Len: VnetHdrSize + 500}}, used)
 	assert.Equal(t, uint64(1), r.dev.Stats().RxDropped)
 	w := r.rx.Writable(big)
@@ -314,12 +320,7 @@ func TestReceiveDirect(t *testing.T) {
 	require.NoError(t, r.kicks[rxQueue].Signal())
 	r.waitInterrupt(rxQueue)
 	const largeChains = 10 // 20012 bytes in 2 KiB buffers
-	deadline := time.Now().Add(10 * time.Second)
-	var used []virtiotest.Used
-	for len(used) < largeChains+3 && time.Now().Before(deadline) {
-		used = append(used, r.rx.TakeUsed()...)
-		time.Sleep(10 * time.Millisecond)
-	}
+	used := r.usedAtLeast(r.rx, largeChains+3)
 	require.Len(t, used, largeChains+3)
 	assert.Equal(t, []virtiotest.Used{
 		{ID: uint32(heads[largeChains]), Len: 2048}, {ID: uint32(heads[largeChains+1]), Len: uint32(len(first) - 2048)},
