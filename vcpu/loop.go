@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -41,9 +42,13 @@ type Stop int
 const (
 	StopKicked   Stop = iota // the VMM asked (Kick)
 	StopHalted               // HLT reached userspace (only without an in-kernel LAPIC)
-	StopReset                // triple fault (KVM_EXIT_SHUTDOWN) or a reset system event
+	StopReset                // a reset system event
 	StopPowerOff             // a shutdown system event (e.g. PSCI-style power off)
 	StopCrash                // a crash system event
+	// StopTripleFault is KVM_EXIT_SHUTDOWN: a reset, as on hardware, but
+	// one that Linux reaches deliberately only with reboot=t; otherwise
+	// it is a guest crashing too hard to print anything.
+	StopTripleFault
 )
 
 func (s Stop) String() string {
@@ -58,6 +63,8 @@ func (s Stop) String() string {
 		return "power off"
 	case StopCrash:
 		return "crash"
+	case StopTripleFault:
+		return "triple fault"
 	}
 	return fmt.Sprintf("Stop(%d)", int(s))
 }
@@ -135,7 +142,7 @@ func (r *Runner) dispatch(exit kvm.Exit) (stop Stop, done bool, err error) {
 	case kvm.HLTExit:
 		return StopHalted, true, nil
 	case kvm.ShutdownExit:
-		return StopReset, true, nil
+		return StopTripleFault, true, nil
 	case *kvm.SystemEventExit:
 		switch e.Type {
 		case kvm.SystemEventShutdown:
@@ -173,6 +180,10 @@ func (r *Runner) Kick() {
 		}
 	}
 }
+
+// Registers formats the vCPU's registers, for a report of how the guest
+// ended. Call it only once Run has returned.
+func (r *Runner) Registers() string { return strings.TrimPrefix(r.dump(), "\n") }
 
 // dump formats the vCPU's registers for an error message.
 func (r *Runner) dump() string {

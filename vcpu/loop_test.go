@@ -95,7 +95,7 @@ func TestRunDispatchesAndStops(t *testing.T) {
 				kvm.ShutdownExit{},
 			},
 			wantLog:  []string{"in 0x1f0/2", "in 0x1f0/2"},
-			wantStop: StopReset,
+			wantStop: StopTripleFault,
 		},
 		{
 			name: "mmio both ways; interrupts are not stops",

@@ -29,7 +29,7 @@ func TestConsoleWatcher(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			var ends []Outcome
-			c := &consoleWatcher{w: &out, onEnd: func(o Outcome) { ends = append(ends, o) }}
+			c := &consoleWatcher{w: &out, onEnd: func(o Outcome, _ string) { ends = append(ends, o) }}
 			var all string
 			for _, w := range tc.writes {
 				n, err := c.Write([]byte(w))

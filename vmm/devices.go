@@ -68,11 +68,11 @@ func (m *Machine) newDevices() (*deviceSet, error) {
 	d := &deviceSet{
 		pio:     pioBus{bus.NewPIO(m.log)},
 		mmio:    mmioBus{bus.NewMMIO(m.log)},
-		console: &consoleWatcher{w: console, onEnd: func(o Outcome) { m.end(event{outcome: o}) }},
+		console: &consoleWatcher{w: console, onEnd: func(o Outcome, cause string) { m.end(event{outcome: o, cause: cause}) }},
 	}
 	d.uart = serial.New(serial.Config{IRQ: m.irqLine(devices.COM1IRQ), Output: d.console, Logger: m.log})
-	reset := func() { m.end(event{outcome: OutcomeReset}) }
-	pciHost := pci.NewHost(pci.Config{ResetControl: legacy.NewResetControl(reset), Logger: m.log})
+	resetBy := func(cause string) func() { return func() { m.end(event{outcome: OutcomeReset, cause: cause}) } }
+	pciHost := pci.NewHost(pci.Config{ResetControl: legacy.NewResetControl(resetBy("reset through port 0xcf9")), Logger: m.log})
 	registrations := []registration{
 		{"COM1", devices.COM1Port, devices.UARTPortCount, d.uart},
 		{"i8042 data", devices.I8042DataPort, 1, nil},
@@ -80,7 +80,7 @@ func (m *Machine) newDevices() (*deviceSet, error) {
 		{"CMOS RTC", devices.RTCPort, devices.RTCPortCount, rtc.New(rtc.Config{Now: time.Now, Logger: m.log})},
 		{"PCI configuration", devices.PCIConfigPort, devices.PCIConfigPortCount, pciHost},
 		{"exit status", guest.ExitStatusPort, 1, legacy.NewDebugExit(func(status byte) {
-			m.end(event{outcome: OutcomeCommandExited, status: int(status)})
+			m.end(event{outcome: OutcomeCommandExited, status: int(status), cause: "the guest agent reported the command's exit status"})
 		})},
 		{"boot marker", guest.BootMarkerPort, 1, legacy.NewBootMarker(func(t time.Time) {
 			m.bootMu.Lock()
@@ -94,13 +94,13 @@ func (m *Machine) newDevices() (*deviceSet, error) {
 	}
 	pm := acpipm.New(acpipm.Config{
 		S5SleepType: boot.ACPISleepTypeS5,
-		OnPowerOff:  func() { m.end(event{outcome: OutcomePowerOff}) },
+		OnPowerOff:  func() { m.end(event{outcome: OutcomePowerOff, cause: "ACPI power off (S5)"}) },
 	})
 	registrations = append(registrations,
 		registration{"ACPI PM1a event block", boot.ACPIDefaultPM1aEventPort, 4, pm.EventBlock()},
 		registration{"ACPI PM1a control block", boot.ACPIDefaultPM1aControlPort, 2, pm.ControlBlock()},
 	)
-	kbd := i8042.New(i8042.Config{KbdIRQ: m.irqLine(devices.I8042KbdIRQ), OnReset: reset, Logger: m.log})
+	kbd := i8042.New(i8042.Config{KbdIRQ: m.irqLine(devices.I8042KbdIRQ), OnReset: resetBy("reset through the keyboard controller"), Logger: m.log})
 	registrations[1].dev, registrations[2].dev = kbd.DataPort(), kbd.CommandPort()
 	for _, r := range registrations {
 		if err := d.pio.Register(bus.Port(r.base), r.size, r.dev); err != nil {
@@ -155,9 +155,9 @@ var (
 // markers above.
 type consoleWatcher struct {
 	w        io.Writer
-	onEnd    func(Outcome) // called (at most once per marker) when the guest is done
-	mu       sync.Mutex    // guards tail
-	tail     []byte        // the end of the previous writes, for markers split across them
+	onEnd    func(o Outcome, cause string) // called (at most once per marker) when the guest is done
+	mu       sync.Mutex                    // guards tail
+	tail     []byte                        // the end of the previous writes, for markers split across them
 	panicked atomic.Bool
 }
 
@@ -169,11 +169,13 @@ func (c *consoleWatcher) Write(b []byte) (int, error) {
 	switch {
 	case bytes.Contains(buf, panicEndMarker):
 		c.panicked.Store(true)
-		c.onEnd(OutcomePanic)
+		c.onEnd(OutcomePanic, "the kernel panicked")
 	case bytes.Contains(buf, panicMarker):
 		c.panicked.Store(true)
-	case bytes.Contains(buf, powerOffMarker), bytes.Contains(buf, haltMarker):
-		c.onEnd(OutcomePowerOff)
+	case bytes.Contains(buf, powerOffMarker):
+		c.onEnd(OutcomePowerOff, fmt.Sprintf("the kernel printed %q", powerOffMarker))
+	case bytes.Contains(buf, haltMarker):
+		c.onEnd(OutcomePowerOff, fmt.Sprintf("the kernel printed %q", haltMarker))
 	}
 	if len(buf) > watchTail {
 		buf = buf[len(buf)-watchTail:]

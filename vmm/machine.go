@@ -59,12 +59,16 @@ type Result struct {
 	// BootTime is launch to the guest agent's boot marker; zero if the
 	// guest never got there.
 	BootTime time.Duration
+	// Cause says what ended the VM, for people: which device or vCPU
+	// event, or "stopped".
+	Cause string
 }
 
 // event is something a device reports that ends the VM.
 type event struct {
 	outcome Outcome
 	status  int
+	cause   string
 }
 
 // Machine is a VM ready to run.
@@ -255,16 +259,20 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 	running := len(m.runs)
 	select {
 	case <-ctx.Done():
-		res.Outcome = OutcomeStopped
+		res.Outcome, res.Cause = OutcomeStopped, "stopped"
 	case ev := <-m.ended:
-		res.Outcome, res.Status = ev.outcome, ev.status
+		res.Outcome, res.Status, res.Cause = ev.outcome, ev.status, ev.cause
 	case end := <-ends:
 		running--
+		res.Cause = fmt.Sprintf("vCPU %d: %s", end.id, end.stop)
 		switch {
 		case end.err != nil:
 			runErr = end.err
 		case end.stop == vcpu.StopReset:
 			res.Outcome = OutcomeReset
+		case end.stop == vcpu.StopTripleFault:
+			res.Outcome = OutcomeReset
+			m.log.Debug("triple fault", "vcpu", end.id, "registers", m.runs[end.id].Registers())
 		case end.stop == vcpu.StopCrash:
 			res.Outcome = OutcomePanic
 		default:
@@ -285,7 +293,7 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 		m.log.Debug("flush console", "err", err)
 	}
 	if m.devs.panicked() && res.Outcome != OutcomeCommandExited {
-		res.Outcome = OutcomePanic
+		res.Outcome, res.Cause = OutcomePanic, "the kernel panicked"
 	}
 	m.bootMu.Lock()
 	res.BootTime = m.bootTime

@@ -267,7 +267,7 @@ func runVM(ctx context.Context, cfg vmm.Config, hasCommand, printBootTime bool) 
 	if runErr != nil {
 		return runErr
 	}
-	cfg.Log.Debug("guest ended", "outcome", res.Outcome, "status", res.Status)
+	cfg.Log.Debug("guest ended", "outcome", res.Outcome, "status", res.Status, "cause", res.Cause)
 	switch res.Outcome {
 	case vmm.OutcomeCommandExited:
 		if res.Status != 0 {
@@ -284,7 +284,7 @@ func runVM(ctx context.Context, cfg vmm.Config, hasCommand, printBootTime bool) 
 	// The guest powered off or rebooted: 0, also when that ended a
 	// command (`govmm run -- poweroff`).
 	if hasCommand {
-		cfg.Log.Info("the guest ended before its command reported a status", "outcome", res.Outcome)
+		fmt.Fprintf(os.Stderr, "govmm: the guest ended (%s: %s) before its command reported an exit status\n", res.Outcome, res.Cause)
 	}
 	return nil
 }
