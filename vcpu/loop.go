@@ -83,6 +83,15 @@ type Runner struct {
 
 	stop atomic.Bool  // set by Kick; read by the loop before each KVM_RUN
 	tid  atomic.Int32 // the OS thread running the loop, 0 when none
+
+	exits ExitCounts // written only by the loop
+}
+
+// ExitCounts counts the exits a vCPU took, by kind: each is a round trip
+// through govmm, the cost that matters most when the VMM itself runs on a
+// software CPU.
+type ExitCounts struct {
+	IO, MMIO, Interrupted, Other uint64
 }
 
 // NewRunner returns a runner that sends cpu's I/O exits to pio and mmio.
@@ -115,8 +124,22 @@ func (r *Runner) Run() (Stop, error) {
 	}
 }
 
+// Exits returns the exits the vCPU took; call it only once Run has
+// returned.
+func (r *Runner) Exits() ExitCounts { return r.exits }
+
 // dispatch handles one exit; done says the loop ends.
 func (r *Runner) dispatch(exit kvm.Exit) (stop Stop, done bool, err error) {
+	switch exit.(type) {
+	case *kvm.IOExit:
+		r.exits.IO++
+	case *kvm.MMIOExit:
+		r.exits.MMIO++
+	case kvm.IntrExit:
+		r.exits.Interrupted++
+	default:
+		r.exits.Other++
+	}
 	switch e := exit.(type) {
 	case *kvm.IOExit:
 		// String I/O (rep ins/outs) arrives as Count items of Size bytes;

@@ -73,11 +73,12 @@ func (r *recorder) WriteMMIO(addr uint64, data []byte) {
 func TestRunDispatchesAndStops(t *testing.T) {
 	inData := make([]byte, 4)
 	for _, tc := range []struct {
-		name     string
-		script   []kvm.Exit
-		wantLog  []string
-		wantStop Stop
-		wantErr  string
+		name      string
+		script    []kvm.Exit
+		wantLog   []string
+		wantStop  Stop
+		wantExits ExitCounts
+		wantErr   string
 	}{
 		{
 			name: "rep outsb goes out byte by byte, then HLT",
@@ -85,8 +86,9 @@ func TestRunDispatchesAndStops(t *testing.T) {
 				&kvm.IOExit{Direction: kvm.IOOut, Size: 1, Port: 0x3f8, Count: 3, Data: []byte("abc")},
 				kvm.HLTExit{},
 			},
-			wantLog:  []string{"out 0x3f8 61", "out 0x3f8 62", "out 0x3f8 63"},
-			wantStop: StopHalted,
+			wantLog:   []string{"out 0x3f8 61", "out 0x3f8 62", "out 0x3f8 63"},
+			wantStop:  StopHalted,
+			wantExits: ExitCounts{IO: 1, Other: 1},
 		},
 		{
 			name: "rep insw fills each item",
@@ -105,8 +107,9 @@ func TestRunDispatchesAndStops(t *testing.T) {
 				&kvm.MMIOExit{Addr: 0xd0000004, Data: make([]byte, 8)},
 				&kvm.SystemEventExit{Type: kvm.SystemEventShutdown},
 			},
-			wantLog:  []string{"mmio write 0xd0000000 01020304", "mmio read 0xd0000004/8"},
-			wantStop: StopPowerOff,
+			wantLog:   []string{"mmio write 0xd0000000 01020304", "mmio read 0xd0000004/8"},
+			wantStop:  StopPowerOff,
+			wantExits: ExitCounts{MMIO: 2, Interrupted: 1, Other: 1},
 		},
 		{name: "reset event", script: []kvm.Exit{&kvm.SystemEventExit{Type: kvm.SystemEventReset}}, wantStop: StopReset},
 		{name: "crash event", script: []kvm.Exit{&kvm.SystemEventExit{Type: kvm.SystemEventCrash}}, wantStop: StopCrash},
@@ -138,6 +141,9 @@ func TestRunDispatchesAndStops(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantStop, stop)
 			assert.Equal(t, tc.wantLog, rec.log)
+			if tc.wantExits != (ExitCounts{}) {
+				assert.Equal(t, tc.wantExits, r.Exits())
+			}
 		})
 	}
 	assert.Equal(t, []byte{0x5a, 0x5a, 0x5a, 0x5a}, inData, "IN data lands in the exit's buffer")

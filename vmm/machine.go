@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/govmm/govmm/boot"
+	"github.com/govmm/govmm/devices/bus"
 	"github.com/govmm/govmm/devices/virtio/blk"
 	"github.com/govmm/govmm/kvm"
 	"github.com/govmm/govmm/memory"
@@ -292,6 +293,7 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 	if err := m.devs.flush(); err != nil {
 		m.log.Debug("flush console", "err", err)
 	}
+	m.logExits()
 	if m.devs.panicked() && res.Outcome != OutcomeCommandExited {
 		res.Outcome, res.Cause = OutcomePanic, "the kernel panicked"
 	}
@@ -299,6 +301,29 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 	res.BootTime = m.bootTime
 	m.bootMu.Unlock()
 	return res, runErr
+}
+
+// logExits logs, for debugging, where the guest's exits went: per vCPU by
+// kind, and the busiest device ranges. Call it once every vCPU has stopped.
+func (m *Machine) logExits() {
+	if !m.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	for id, r := range m.runs {
+		e := r.Exits()
+		m.log.Debug("vCPU exits", "vcpu", id, "io", e.IO, "mmio", e.MMIO, "interrupted", e.Interrupted, "other", e.Other)
+	}
+	const busiest = 6
+	for _, space := range []struct {
+		name string
+		hits []bus.Hits
+	}{{"port I/O", m.devs.pio.Hits()}, {"MMIO", m.devs.mmio.Hits()}} {
+		for _, h := range space.hits[:min(len(space.hits), busiest)] {
+			if h.Count > 0 {
+				m.log.Debug("busiest "+space.name+" ranges", "base", fmt.Sprintf("%#x", h.Base), "size", h.Size, "device", h.Device, "accesses", h.Count)
+			}
+		}
+	}
 }
 
 // SendConsoleInput queues bytes for the guest's serial console.

@@ -31,6 +31,17 @@ var (
 type entry struct {
 	base, last uint64
 	dev        devices.Device
+	// hits counts the accesses the device served; a pointer, so that the
+	// copies of the entry in later snapshots share it.
+	hits *atomic.Uint64
+}
+
+// Hits is how often one registered range was accessed: each access is a
+// VM exit, so these say where a guest spends its exits.
+type Hits struct {
+	Base, Size uint64
+	Device     string // the device's Go type
+	Count      uint64
 }
 
 // space is the address-type-independent implementation of PIO and MMIO.
@@ -86,7 +97,7 @@ func (s *space) register(base, size uint64, dev devices.Device) error {
 				s.name, dev, s.addr(base), s.addr(last), ErrOverlap, e.dev, s.addr(e.base), s.addr(e.last))
 		}
 	}
-	next := slices.Insert(slices.Clone(old), i, entry{base: base, last: last, dev: dev})
+	next := slices.Insert(slices.Clone(old), i, entry{base: base, last: last, dev: dev, hits: new(atomic.Uint64)})
 	s.entries.Store(&next)
 	return nil
 }
@@ -131,6 +142,7 @@ func (s *space) find(addr uint64, n int) (entry, bool) {
 
 func (s *space) read(addr uint64, data []byte) bool {
 	if e, ok := s.find(addr, len(data)); ok {
+		e.hits.Add(1)
 		e.dev.Read(addr-e.base, data)
 		return true
 	}
@@ -143,6 +155,7 @@ func (s *space) read(addr uint64, data []byte) bool {
 
 func (s *space) write(addr uint64, data []byte) bool {
 	if e, ok := s.find(addr, len(data)); ok {
+		e.hits.Add(1)
 		e.dev.Write(addr-e.base, data)
 		return true
 	}
@@ -170,6 +183,18 @@ func (s *space) miss(addr uint64, n int, op string) {
 		s.log.Debug("unhandled "+s.name+" addresses exceed the tracking limit; counting the rest in total",
 			"limit", MaxTrackedAddrs)
 	}
+}
+
+// hitCounts returns the access counts of the ranges registered now, busiest
+// first.
+func (s *space) hitCounts() []Hits {
+	es := *s.entries.Load()
+	out := make([]Hits, 0, len(es))
+	for _, e := range es {
+		out = append(out, Hits{Base: e.base, Size: e.last - e.base + 1, Device: fmt.Sprintf("%T", e.dev), Count: e.hits.Load()})
+	}
+	slices.SortStableFunc(out, func(a, b Hits) int { return cmp.Compare(b.Count, a.Count) })
+	return out
 }
 
 func (s *space) counts() map[uint64]uint64 {

@@ -266,3 +266,23 @@ func ExamplePIO() {
 	// true 96
 	// false 255
 }
+
+func TestHitsCountServedAccesses(t *testing.T) {
+	b := NewMMIO(nil)
+	busy, quiet := &recorder{}, &recorder{}
+	require.NoError(t, b.Register(0x1000, 0x100, quiet))
+	require.NoError(t, b.Register(0x2000, 0x10, busy))
+	for range 3 {
+		b.Write(0x2004, make([]byte, 4))
+	}
+	b.Read(0x1000, make([]byte, 1))
+	b.Read(0x3000, make([]byte, 1)) // unhandled: not a hit anywhere
+	assert.Equal(t, []Hits{
+		{Base: 0x2000, Size: 0x10, Device: "*devtest.Recorder", Count: 3},
+		{Base: 0x1000, Size: 0x100, Device: "*devtest.Recorder", Count: 1},
+	}, b.Hits())
+	// Moving a range (a BAR) starts its count afresh.
+	require.NoError(t, b.Unregister(0x1000, quiet))
+	require.NoError(t, b.Register(0x4000, 0x100, quiet))
+	assert.Equal(t, uint64(0), b.Hits()[1].Count)
+}

@@ -58,3 +58,6 @@ func (b *MMIO) Unhandled() map[Addr]uint64 {
 // Untracked reports how many unhandled accesses hit addresses beyond the
 // first MaxTrackedAddrs distinct ones, which are not counted individually.
 func (b *MMIO) Untracked() uint64 { return b.s.untrackedCount() }
+
+// Hits returns how often each registered range was accessed, busiest first.
+func (b *MMIO) Hits() []Hits { return b.s.hitCounts() }

@@ -52,3 +52,6 @@ func (b *PIO) Unhandled() map[Port]uint64 {
 // Untracked reports how many unhandled accesses hit ports beyond the first
 // MaxTrackedAddrs distinct ones, which are not counted individually.
 func (b *PIO) Untracked() uint64 { return b.s.untrackedCount() }
+
+// Hits returns how often each registered range was accessed, busiest first.
+func (b *PIO) Hits() []Hits { return b.s.hitCounts() }
