@@ -80,10 +80,10 @@ func TestOptMiB(t *testing.T) {
 
 func TestParseSmapsWithoutGuest(t *testing.T) {
 	smaps := "7f00-7f10 rw-p 0 0 0\nSize: 1048576 kB\nRss: 2048 kB\n7f20-7f30 r-xp 0 0 0\nSize: 64 kB\nRss: 64 kB\n"
-	rss, guest, err := parseSmaps(strings.NewReader(smaps), 0)
+	use, err := parseSmaps(strings.NewReader(smaps), 0)
 	require.NoError(t, err)
-	assert.EqualValues(t, 2112<<10, rss)
-	assert.Zero(t, guest, "no guest RAM to set apart for a container runtime")
+	assert.EqualValues(t, 2112<<10, use.rss)
+	assert.Zero(t, use.guest, "no guest RAM to set apart for a container runtime")
 }
 
 // TestContainerSkipsWhatIsMissing runs the suite with a stand-in for govmm

@@ -24,6 +24,13 @@ type Sample struct {
 	// GuestRSS the part of it that is guest RAM; RSS-GuestRSS is what the
 	// VMM itself costs.
 	RSS, GuestRSS uint64
+	// OwnDirty is the VMM's private dirty memory outside guest RAM: its
+	// heap, stacks and written data, which no other process shares and the
+	// kernel cannot drop. The rest of its overhead is its executable's
+	// pages, shared through the page cache with every other instance, of
+	// which RSS counts however many the kernel mapped (fault-around maps
+	// up to 64 KiB of cached pages around each touched one).
+	OwnDirty uint64
 	// Output is everything the command wrote on stdout (the guest console).
 	Output []byte
 }
@@ -80,9 +87,9 @@ func Measure(ctx context.Context, r Run) (Sample, error) {
 					if bytes.Contains(window, r.Marker) {
 						seen = true
 						t := time.Since(start)
-						rss, guest, err := residentMemory(cmd.Process.Pid, r.GuestMemBytes)
+						use, err := residentMemory(cmd.Process.Pid, r.GuestMemBytes)
 						mu.Lock()
-						s.ToInit, s.RSS, s.GuestRSS, smapsErr = t, rss, guest, err
+						s.ToInit, s.RSS, s.GuestRSS, s.OwnDirty, smapsErr = t, use.rss, use.guest, use.ownDirty, err
 						mu.Unlock()
 					}
 					if len(window) > 2*len(r.Marker) {
@@ -124,25 +131,33 @@ func Measure(ctx context.Context, r Run) (Sample, error) {
 	return s, nil
 }
 
-// residentMemory reads a process's resident memory, and the resident part
-// of its guest RAM mapping: the largest mapping at least guestBytes long
-// (/proc/PID/smaps, Documentation/filesystems/proc.rst).
-func residentMemory(pid int, guestBytes uint64) (rss, guest uint64, err error) {
+// memoryUse is what a process's smaps say of its memory.
+type memoryUse struct {
+	rss      uint64 // resident, all mappings
+	guest    uint64 // resident in the guest RAM mapping
+	ownDirty uint64 // private dirty outside the guest RAM mapping
+}
+
+// residentMemory reads a process's memory use; guest RAM is its largest
+// mapping at least guestBytes long (/proc/PID/smaps,
+// Documentation/filesystems/proc.rst).
+func residentMemory(pid int, guestBytes uint64) (memoryUse, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
 	if err != nil {
-		return 0, 0, err
+		return memoryUse{}, err
 	}
 	defer f.Close()
 	return parseSmaps(f, guestBytes)
 }
 
-func parseSmaps(r io.Reader, guestBytes uint64) (rss, guest uint64, err error) {
+func parseSmaps(r io.Reader, guestBytes uint64) (memoryUse, error) {
 	// No guest RAM (a container runtime): nothing to set apart.
 	if guestBytes == 0 {
 		guestBytes = math.MaxUint64
 	}
+	type mapping struct{ size, rss, privateDirty uint64 }
+	var maps []mapping
 	sc := bufio.NewScanner(r)
-	var size, bestSize uint64
 	for sc.Scan() {
 		key, value, ok := strings.Cut(sc.Text(), ":")
 		if !ok || strings.Contains(key, " ") {
@@ -156,20 +171,41 @@ func parseSmaps(r io.Reader, guestBytes uint64) (rss, guest uint64, err error) {
 		if err != nil {
 			continue
 		}
+		// Size is each mapping's first field.
+		if key == "Size" {
+			maps = append(maps, mapping{size: kb << 10})
+			continue
+		}
+		if len(maps) == 0 {
+			continue
+		}
+		m := &maps[len(maps)-1]
 		switch key {
-		case "Size":
-			size = kb << 10
 		case "Rss":
-			rss += kb << 10
-			if size >= guestBytes && size > bestSize {
-				bestSize, guest = size, kb<<10
-			}
+			m.rss = kb << 10
+		case "Private_Dirty":
+			m.privateDirty = kb << 10
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, err
+		return memoryUse{}, err
 	}
-	return rss, guest, nil
+	guest := -1
+	for i, m := range maps {
+		if m.size >= guestBytes && (guest < 0 || m.size > maps[guest].size) {
+			guest = i
+		}
+	}
+	var use memoryUse
+	for i, m := range maps {
+		use.rss += m.rss
+		if i == guest {
+			use.guest = m.rss
+		} else {
+			use.ownDirty += m.privateDirty
+		}
+	}
+	return use, nil
 }
 
 func tailString(s string, n int) string {
