@@ -17,6 +17,7 @@ import (
 	"github.com/govmm/govmm/boot"
 	"github.com/govmm/govmm/devices/bus"
 	"github.com/govmm/govmm/devices/virtio/blk"
+	virtionet "github.com/govmm/govmm/devices/virtio/net"
 	"github.com/govmm/govmm/kvm"
 	"github.com/govmm/govmm/memory"
 	"github.com/govmm/govmm/vcpu"
@@ -87,6 +88,8 @@ type Machine struct {
 	disks  []*blk.Disk
 	nets   []openedNet
 	virtio []*virtioPCI
+	// netDevices are the virtio-net backends, for their counters.
+	netDevices []*virtionet.Device
 	msi    *msiRouter
 	ended  chan event // devices report the end here; buffered, never blocks a vCPU
 
@@ -312,6 +315,11 @@ func (m *Machine) logExits() {
 	for id, r := range m.runs {
 		e := r.Exits()
 		m.log.Debug("vCPU exits", "vcpu", id, "io", e.IO, "mmio", e.MMIO, "interrupted", e.Interrupted, "other", e.Other)
+	}
+	for i, d := range m.netDevices {
+		st := d.Stats()
+		m.log.Debug("virtio-net counters", "tap", m.nets[i].tap.Name(), "tx_frames", st.TxFrames, "tx_dropped", st.TxDropped,
+			"rx_frames", st.RxFrames, "rx_dropped", st.RxDropped, "rx_direct", st.RxDirect, "wakeups", st.Wakeups)
 	}
 	const busiest = 6
 	for _, space := range []struct {

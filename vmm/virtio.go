@@ -251,6 +251,7 @@ func (m *Machine) addVirtioDevices(host *pci.Host) error {
 		if err != nil {
 			return err
 		}
+		m.netDevices = append(m.netDevices, backend)
 		if err := m.addVirtioPCI(host, slot, name, backend, 0x020000); err != nil {
 			return err
 		}

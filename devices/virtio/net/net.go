@@ -68,9 +68,12 @@ type Config struct {
 
 // Stats count frames the device dropped.
 type Stats struct {
+	TxFrames  uint64 // frames written to the tap
 	TxDropped uint64 // transmit chains too large, or refused by the tap
+	RxFrames  uint64 // frames delivered to the guest
 	RxDropped uint64 // received frames larger than the guest's buffers
 	RxDirect  uint64 // received frames read straight into the guest's buffers
+	Wakeups   uint64 // times the worker woke for a kick or the tap
 }
 
 // Device is a virtio network device. It implements virtio.Backend.
@@ -80,7 +83,7 @@ type Device struct {
 	config [configSize]byte
 	log    *ratelog.Logger
 
-	txDropped, rxDropped, rxDirect atomic.Uint64
+	txFrames, txDropped, rxFrames, rxDropped, rxDirect, wakeups atomic.Uint64
 
 	runner virtio.Runner
 }
@@ -119,7 +122,8 @@ func (d *Device) MAC() net.HardwareAddr { return d.mac }
 
 // Stats returns the drop counters.
 func (d *Device) Stats() Stats {
-	return Stats{TxDropped: d.txDropped.Load(), RxDropped: d.rxDropped.Load(), RxDirect: d.rxDirect.Load()}
+	return Stats{TxFrames: d.txFrames.Load(), TxDropped: d.txDropped.Load(), RxFrames: d.rxFrames.Load(),
+		RxDropped: d.rxDropped.Load(), RxDirect: d.rxDirect.Load(), Wakeups: d.wakeups.Load()}
 }
 
 // Type implements virtio.Backend.
@@ -259,6 +263,7 @@ func (w *worker) run() {
 		if fds[pollStop].Revents != 0 {
 			return
 		}
+		w.dev.wakeups.Add(1)
 		doTx = fds[pollTxKick].Revents != 0 && w.act.Kicks[txQueue].Drain()
 		doRx = fds[pollTap].Revents != 0
 		if fds[pollRxKick].Revents != 0 && w.act.Kicks[rxQueue].Drain() {
@@ -327,7 +332,9 @@ func (w *worker) send(c *virtio.Chain) {
 			// tap is full or down.
 			w.dev.txDropped.Add(1)
 			w.dev.log.Debug("virtio-net: frame dropped by the tap", "err", err)
+			return
 		}
+		w.dev.txFrames.Add(1)
 		return
 	}
 }
@@ -486,6 +493,7 @@ func (w *worker) receiveDirect() (got, wait bool, err error) {
 			return false, false, err
 		}
 	}
+	w.dev.rxFrames.Add(1)
 	return true, false, nil
 }
 
@@ -556,5 +564,6 @@ func (w *worker) deliver(frame []byte) (bool, error) {
 			return false, err
 		}
 	}
+	w.dev.rxFrames.Add(1)
 	return true, nil
 }

@@ -175,6 +175,7 @@ func TestTransmitDropsBadFrames(t *testing.T) {
 	r.waitInterrupt(txQueue)
 	assert.Len(t, r.usedAtLeast(r.tx, 3), 3)
 	assert.Equal(t, uint64(2), r.dev.Stats().TxDropped)
+	assert.Equal(t, uint64(1), r.dev.Stats().TxFrames, "the good frame")
 }
 
 func TestReceiveMergeable(t *testing.T) {
@@ -235,6 +236,7 @@ func TestReceiveWithoutMergeableDropsTooLargeFrames(t *testing.T) {
 	used := r.usedAtLeast(r.rx, 2)
 	require.Equal(t, []virtiotest.Used{{ID: uint32(small)}, {ID: uint32(big), Len: VnetHdrSize + 500}}, used)
 	assert.Equal(t, uint64(1), r.dev.Stats().RxDropped)
+	assert.Equal(t, uint64(1), r.dev.Stats().RxFrames, "the frame that fit")
 	w := r.rx.Writable(big)
 	assert.Equal(t, uint16(1), binary.LittleEndian.Uint16(w[0][numBuffersOffset:]))
 	assert.True(t, bytes.Equal(frame(500, 2)[VnetHdrSize:], w[1][:500]))
