@@ -90,8 +90,8 @@ type Machine struct {
 	virtio []*virtioPCI
 	// netDevices are the virtio-net backends, for their counters.
 	netDevices []*virtionet.Device
-	msi    *msiRouter
-	ended  chan event // devices report the end here; buffered, never blocks a vCPU
+	msi        *msiRouter
+	ended      chan event // devices report the end here; buffered, never blocks a vCPU
 
 	bootMu   sync.Mutex // guards bootTime
 	bootTime time.Duration
