@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -220,6 +221,10 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 		args = append(args, "-append", cmdline+" "+cmdWord)
 		okCode = 1 // isa-debug-exit: (0 << 1) | 1
 	}
+	// A guest that stops making progress (a stalled transfer, a hung
+	// VMM) must not hang the whole benchmark.
+	ctx, cancel := context.WithTimeout(ctx, ioRoundTimeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -236,12 +241,19 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 		}
 	}
 	err = cmd.Wait()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return IOMetrics{}, fmt.Errorf("%s did not finish the round in %s; output:\n%s", name, ioRoundTimeout, lastN(out.String(), 40))
+	}
 	code := cmd.ProcessState.ExitCode()
 	if code != okCode {
 		return IOMetrics{}, fmt.Errorf("exit status %d (%v); output:\n%s", code, err, lastN(out.String(), 40))
 	}
 	return parseIOResults(out.String(), withNet)
 }
+
+// ioRoundTimeout bounds one VM's whole round: nested, a round takes one to
+// three minutes.
+const ioRoundTimeout = 10 * time.Minute
 
 func mustMAC(s string) net.HardwareAddr {
 	m, err := net.ParseMAC(s)
