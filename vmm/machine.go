@@ -319,7 +319,7 @@ func (m *Machine) logExits() {
 	for i, d := range m.netDevices {
 		st := d.Stats()
 		m.log.Debug("virtio-net counters", "tap", m.nets[i].tap.Name(), "tx_frames", st.TxFrames, "tx_dropped", st.TxDropped,
-			"rx_frames", st.RxFrames, "rx_dropped", st.RxDropped, "rx_direct", st.RxDirect, "wakeups", st.Wakeups)
+			"rx_frames", st.RxFrames, "rx_dropped", st.RxDropped, "rx_direct", st.RxDirect, "wakeups", st.Wakeups, "tx_kicks", st.TxKicks, "rx_kicks", st.RxKicks)
 	}
 	const busiest = 6
 	for _, space := range []struct {

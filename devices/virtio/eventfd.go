@@ -46,14 +46,22 @@ func (e *EventFD) Signal() error {
 }
 
 // Drain resets the counter and reports whether it was signalled.
-func (e *EventFD) Drain() bool {
+func (e *EventFD) Drain() bool { return e.DrainCount() > 0 }
+
+// DrainCount is Drain that returns how many signals were pending: an
+// eventfd's counter adds up the writes (eventfd(2)), so for a queue's
+// notifier it is the number of notifications since the last drain.
+func (e *EventFD) DrainCount() uint64 {
 	var buf [8]byte
 	for {
-		_, err := unix.Read(e.fd, buf[:])
+		n, err := unix.Read(e.fd, buf[:])
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
-		return err == nil
+		if err != nil || n != len(buf) {
+			return 0
+		}
+		return binary.NativeEndian.Uint64(buf[:])
 	}
 }
 

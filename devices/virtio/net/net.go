@@ -74,6 +74,8 @@ type Stats struct {
 	RxDropped uint64 // received frames larger than the guest's buffers
 	RxDirect  uint64 // received frames read straight into the guest's buffers
 	Wakeups   uint64 // times the worker woke for a kick or the tap
+	TxKicks   uint64 // the driver's transmit notifications
+	RxKicks   uint64 // the driver's receive-buffer notifications
 }
 
 // Device is a virtio network device. It implements virtio.Backend.
@@ -84,6 +86,7 @@ type Device struct {
 	log    *ratelog.Logger
 
 	txFrames, txDropped, rxFrames, rxDropped, rxDirect, wakeups atomic.Uint64
+	txKicks, rxKicks                                            atomic.Uint64
 
 	runner virtio.Runner
 }
@@ -123,7 +126,8 @@ func (d *Device) MAC() net.HardwareAddr { return d.mac }
 // Stats returns the drop counters.
 func (d *Device) Stats() Stats {
 	return Stats{TxFrames: d.txFrames.Load(), TxDropped: d.txDropped.Load(), RxFrames: d.rxFrames.Load(),
-		RxDropped: d.rxDropped.Load(), RxDirect: d.rxDirect.Load(), Wakeups: d.wakeups.Load()}
+		RxDropped: d.rxDropped.Load(), RxDirect: d.rxDirect.Load(), Wakeups: d.wakeups.Load(),
+		TxKicks: d.txKicks.Load(), RxKicks: d.rxKicks.Load()}
 }
 
 // Type implements virtio.Backend.
@@ -264,10 +268,16 @@ func (w *worker) run() {
 			return
 		}
 		w.dev.wakeups.Add(1)
-		doTx = fds[pollTxKick].Revents != 0 && w.act.Kicks[txQueue].Drain()
-		doRx = fds[pollTap].Revents != 0
-		if fds[pollRxKick].Revents != 0 && w.act.Kicks[rxQueue].Drain() {
-			doRx = true
+		doTx, doRx = false, fds[pollTap].Revents != 0
+		if fds[pollTxKick].Revents != 0 {
+			n := w.act.Kicks[txQueue].DrainCount()
+			w.dev.txKicks.Add(n)
+			doTx = n > 0
+		}
+		if fds[pollRxKick].Revents != 0 {
+			n := w.act.Kicks[rxQueue].DrainCount()
+			w.dev.rxKicks.Add(n)
+			doRx = doRx || n > 0
 		}
 	}
 }

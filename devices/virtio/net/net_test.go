@@ -160,6 +160,10 @@ func TestTransmit(t *testing.T) {
 	assert.Equal(t, f, r.hostRead())
 	r.waitInterrupt(txQueue)
 	assert.Equal(t, []virtiotest.Used{{ID: uint32(head)}}, r.tx.TakeUsed())
+	// The one notification is counted once the worker has read it (it may
+	// have sent the frame before it looked).
+	assert.Eventually(t, func() bool { return r.dev.Stats().TxKicks == 1 }, 10*time.Second, 5*time.Millisecond)
+	assert.Equal(t, uint64(1), r.dev.Stats().TxFrames)
 }
 
 func TestTransmitDropsBadFrames(t *testing.T) {
