@@ -119,12 +119,24 @@ ratios, never the times.`,
 					return usageError{fmt.Errorf("--suites: unknown suite %q (boot, io, container)", suite)}
 				}
 			}
+			// Each finished suite is saved at once: a later one that fails
+			// (the nested harness's outer guest can lock up in a long run)
+			// must not take the earlier results with it.
+			saveSoFar := func() error {
+				if jsonPath == "" || jsonPath == "-" {
+					return nil
+				}
+				return writeJSON(cmd, jsonPath, rep)
+			}
 			if slices.Contains(suites, "boot") {
 				rep.Boot, err = bench.Boot(ctx, bench.BootConfig{
 					Govmm: self, QEMU: qemu, Kernel: kernel, Vmlinux: vmlinux, Initrd: initrd, MemMiB: memMiB,
 					Cmdline: vmm.DefaultCmdline, Rounds: rounds, Progress: cmd.ErrOrStderr(), RunsInVMM: where,
 				})
 				if err != nil {
+					return err
+				}
+				if err := saveSoFar(); err != nil {
 					return err
 				}
 			}
@@ -140,6 +152,9 @@ ratios, never the times.`,
 					Rounds: rounds, Dir: dir, Progress: cmd.ErrOrStderr(), RunsInVMM: where,
 				})
 				if err != nil {
+					return err
+				}
+				if err := saveSoFar(); err != nil {
 					return err
 				}
 			}
