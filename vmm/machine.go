@@ -272,6 +272,7 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 		switch {
 		case end.err != nil:
 			runErr = end.err
+			res.Cause = fmt.Sprintf("vCPU %d failed", end.id)
 		case end.stop == vcpu.StopReset:
 			res.Outcome = OutcomeReset
 		case end.stop == vcpu.StopTripleFault:
