@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +39,7 @@ type Outer struct {
 	Initramfs string        // the outer-guest initramfs (images.Builder.OuterInitramfs)
 	QEMU      string        // QEMU binary; "" means qemu-system-x86_64 from PATH
 	MemoryMiB int           // outer guest RAM; 0 means 6144
-	CPUs      int           // outer guest vCPUs; 0 means 4
+	CPUs      int           // outer guest vCPUs; 0 means defaultOuterCPUs(runtime.NumCPU())
 	Timeout   time.Duration // one boot and run of the job; 0 means 10 minutes
 
 	// BootTimeout is how long the outer guest may take to start the job
@@ -74,7 +75,8 @@ func DefaultOuter() (*Outer, error) {
 	return o, nil
 }
 
-// CPUsEnv overrides the outer guest's vCPU count (default 4).
+// CPUsEnv overrides the outer guest's vCPU count (default: the host's CPUs,
+// at most 4).
 const CPUsEnv = "GOVMM_HARNESS_CPUS"
 
 const qemuInstallHint = "the nested KVM harness needs QEMU: install it with `apt-get install qemu-system-x86`"
@@ -402,6 +404,14 @@ func (o *Outer) job(c Command) (job.Job, error) {
 	return job.Job{Args: append([]string{prog}, c.Args[1:]...), Env: env, Dir: dir, ShareDir: c.ShareDir && dir != "/"}, nil
 }
 
+// defaultOuterCPUs is the outer guest's vCPU count on a host with hostCPUs:
+// one per host CPU, at most 4. Each vCPU is a QEMU thread emulating a CPU
+// flat out; with more of them than host CPUs, a descheduled one misses the
+// IPIs the others wait on (TLB shootdowns, KVM patching its static keys),
+// and the outer kernel reports soft lockups and RCU stalls. On the 2-CPU
+// CI kind, 4 vCPUs locked up in most full test runs; 2 in none of four.
+func defaultOuterCPUs(hostCPUs int) int { return max(1, min(4, hostCPUs)) }
+
 // qemuArgs is the outer guest's QEMU command line.
 func (o *Outer) qemuArgs(runDir, consolePath string, j job.Job) []string {
 	mem, cpus := o.MemoryMiB, o.CPUs
@@ -409,7 +419,7 @@ func (o *Outer) qemuArgs(runDir, consolePath string, j job.Job) []string {
 		mem = 6144
 	}
 	if cpus == 0 {
-		cpus = 4
+		cpus = defaultOuterCPUs(runtime.NumCPU())
 	}
 	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",

@@ -216,3 +216,9 @@ func TestWorkDirShare(t *testing.T) {
 		})
 	}
 }
+
+func TestDefaultOuterCPUs(t *testing.T) {
+	for _, tc := range []struct{ host, want int }{{1, 1}, {2, 2}, {3, 3}, {4, 4}, {64, 4}, {0, 1}} {
+		assert.Equal(t, tc.want, defaultOuterCPUs(tc.host), "host CPUs %d", tc.host)
+	}
+}

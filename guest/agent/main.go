@@ -7,12 +7,14 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log"
 	"os"
 	"os/exec"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -29,9 +31,13 @@ var console = os.Stdout
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("govmm-agent: ")
-	if c, err := os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
+	if c, err := openConsole(); err == nil {
 		console = c
 		log.SetOutput(c)
+	} else {
+		// Output now goes through init's pipe, and may still be in flight
+		// when the status ends the VM: say so where it cannot be lost.
+		kernelLog("govmm-agent: open /dev/console: %v; the command's output may be cut short", err)
 	}
 	// First act, so the host's launch-to-init timer stops as early as possible.
 	if err := writePort(guest.BootMarkerPort, guest.BootMarkerValue); err != nil {
@@ -45,7 +51,11 @@ func main() {
 	// console's transmit buffer drain (what the command printed may still
 	// sit in the tty), and flush file systems.
 	// TCSBRK with a non-zero argument is tcdrain(3).
-	if err := unix.IoctlSetInt(int(console.Fd()), unix.TCSBRK, 1); err != nil && !errors.Is(err, unix.ENOTTY) {
+	if err := unix.IoctlSetInt(int(console.Fd()), unix.TCSBRK, 1); errors.Is(err, unix.ENOTTY) {
+		// Init's pipe (no console of our own): nothing to drain, only
+		// time for init to copy what is in it.
+		time.Sleep(200 * time.Millisecond)
+	} else if err != nil {
 		log.Printf("drain console: %v", err)
 	}
 	unix.Sync()
@@ -56,6 +66,32 @@ func main() {
 		log.Printf("power off: %v", err)
 	}
 	select {} // init must not exit: the kernel would panic
+}
+
+// openConsole opens the console, retrying briefly: a console that fails to
+// open would leave the agent writing through init's pipe.
+func openConsole() (*os.File, error) {
+	var err error
+	for range 20 {
+		var c *os.File
+		if c, err = os.OpenFile("/dev/console", os.O_RDWR, 0); err == nil {
+			return c, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, err
+}
+
+// kernelLog writes a line to the kernel's log at KERN_ERR, which reaches the
+// console by the kernel's own path even with quiet (u-root's init sets the
+// console log level to 5).
+func kernelLog(format string, args ...any) {
+	f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "<3>"+format+"\n", args...)
 }
 
 // run prepares the guest and runs the command; it returns the exit status to
