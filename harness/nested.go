@@ -409,7 +409,7 @@ func (o *Outer) job(c Command) (job.Job, error) {
 // flat out; with more of them than host CPUs, a descheduled one misses the
 // IPIs the others wait on (TLB shootdowns, KVM patching its static keys),
 // and the outer kernel reports soft lockups and RCU stalls. On the 2-CPU
-// CI kind, 4 vCPUs locked up in most full test runs; 2 in none of four.
+// CI kind, 4 vCPUs locked up in most full test runs; 2 in one of five.
 func defaultOuterCPUs(hostCPUs int) int { return max(1, min(4, hostCPUs)) }
 
 // qemuArgs is the outer guest's QEMU command line.
