@@ -50,14 +50,7 @@ func main() {
 	// The host may end the VM as soon as the status arrives: first let the
 	// console's transmit buffer drain (what the command printed may still
 	// sit in the tty), and flush file systems.
-	// TCSBRK with a non-zero argument is tcdrain(3).
-	if err := unix.IoctlSetInt(int(console.Fd()), unix.TCSBRK, 1); errors.Is(err, unix.ENOTTY) {
-		// Init's pipe (no console of our own): nothing to drain, only
-		// time for init to copy what is in it.
-		time.Sleep(200 * time.Millisecond)
-	} else if err != nil {
-		log.Printf("drain console: %v", err)
-	}
+	drainConsole(10 * time.Second)
 	unix.Sync()
 	if err := writePort(guest.ExitStatusPort, byte(status)); err != nil {
 		log.Printf("report exit status: %v", err)
@@ -66,6 +59,37 @@ func main() {
 		log.Printf("power off: %v", err)
 	}
 	select {} // init must not exit: the kernel would panic
+}
+
+// drainConsole waits until the console has sent what was written to it,
+// at most limit. tcdrain(3) (TCSBRK with a non-zero argument) returns
+// EINTR when a signal arrives, and the Go runtime signals its threads, so
+// it is retried; a console that does not drain within the limit is
+// reported in the kernel log, which the kernel writes to the UART itself.
+func drainConsole(limit time.Duration) {
+	done := make(chan error, 1)
+	go func() {
+		for {
+			err := unix.IoctlSetInt(int(console.Fd()), unix.TCSBRK, 1)
+			if !errors.Is(err, unix.EINTR) {
+				done <- err
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		switch {
+		case errors.Is(err, unix.ENOTTY):
+			// Init's pipe (no console of our own): nothing to drain, only
+			// time for init to copy what is in it.
+			time.Sleep(200 * time.Millisecond)
+		case err != nil:
+			kernelLog("govmm-agent: drain console: %v", err)
+		}
+	case <-time.After(limit):
+		kernelLog("govmm-agent: the console did not drain in %s; the command's output may be cut short", limit)
+	}
 }
 
 // openConsole opens the console, retrying briefly: a console that fails to
