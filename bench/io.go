@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -223,9 +224,13 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 	}
 	// A guest that stops making progress (a stalled transfer, a hung
 	// VMM) must not hang the whole benchmark.
-	ctx, cancel := context.WithTimeout(ctx, ioRoundTimeout)
+	roundCtx, cancel := context.WithTimeout(ctx, ioRoundTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd := exec.CommandContext(roundCtx, args[0], args[1:]...)
+	// Stopped as a user would stop it (both VMMs end cleanly on SIGTERM),
+	// then killed if that does not do.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -234,14 +239,14 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 	if withNet && name != "govmm" {
 		// QEMU creates its tap; the host end needs its address before the
 		// guest connects (iobench retries meanwhile).
-		if err := configureTap(ctx, qemuBenchTap, qemuBenchNet); err != nil {
+		if err := configureTap(roundCtx, qemuBenchTap, qemuBenchNet); err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
 			return IOMetrics{}, err
 		}
 	}
 	err = cmd.Wait()
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if err != nil && errors.Is(roundCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		return IOMetrics{}, fmt.Errorf("%s did not finish the round in %s; output:\n%s", name, ioRoundTimeout, lastN(out.String(), 40))
 	}
 	code := cmd.ProcessState.ExitCode()

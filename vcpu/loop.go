@@ -45,9 +45,10 @@ const (
 	StopReset                // a reset system event
 	StopPowerOff             // a shutdown system event (e.g. PSCI-style power off)
 	StopCrash                // a crash system event
-	// StopTripleFault is KVM_EXIT_SHUTDOWN: a reset, as on hardware, but
-	// one that Linux reaches deliberately only with reboot=t; otherwise
-	// it is a guest crashing too hard to print anything.
+	// StopTripleFault is KVM_EXIT_SHUTDOWN: a reset, as on hardware.
+	// Linux triple-faults on purpose with reboot=t, and as the last
+	// fallback of its other reboot methods; otherwise it is a guest
+	// crashing too hard to print anything.
 	StopTripleFault
 )
 

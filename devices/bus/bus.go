@@ -36,8 +36,9 @@ type entry struct {
 	hits *atomic.Uint64
 }
 
-// Hits is how often one registered range was accessed: each access is a
-// VM exit, so these say where a guest spends its exits.
+// Hits is how often one registered range was accessed: an access is a VM
+// exit, or one item of a string I/O exit (rep outsb), so these say where a
+// guest spends its exits. A range that moves (a PCI BAR) counts afresh.
 type Hits struct {
 	Base, Size uint64
 	Device     string // the device's Go type

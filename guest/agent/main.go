@@ -29,6 +29,9 @@ import (
 var console = os.Stdout
 
 func main() {
+	// First act, so the host's launch-to-init timer stops as early as
+	// possible.
+	markerErr := writePort(guest.BootMarkerPort, guest.BootMarkerValue)
 	log.SetFlags(0)
 	log.SetPrefix("govmm-agent: ")
 	if c, err := openConsole(); err == nil {
@@ -39,9 +42,8 @@ func main() {
 		// when the status ends the VM: say so where it cannot be lost.
 		kernelLog("govmm-agent: open /dev/console: %v; the command's output may be cut short", err)
 	}
-	// First act, so the host's launch-to-init timer stops as early as possible.
-	if err := writePort(guest.BootMarkerPort, guest.BootMarkerValue); err != nil {
-		log.Printf("boot marker: %v", err)
+	if markerErr != nil {
+		log.Printf("boot marker: %v", markerErr)
 	}
 	// The same moment on the console, for VMMs without a boot-marker port
 	// (benchmarks time a peer VMM by it).
@@ -92,8 +94,10 @@ func drainConsole(limit time.Duration) {
 	}
 }
 
-// openConsole opens the console, retrying briefly: a console that fails to
-// open would leave the agent writing through init's pipe.
+// openConsole opens the console. It retries briefly, in case the open
+// fails only for now (EINTR from a signal, EAGAIN, EBUSY while the tty is
+// being set up): a console that does not open leaves the agent writing
+// through init's pipe.
 func openConsole() (*os.File, error) {
 	var err error
 	for range 20 {

@@ -66,7 +66,9 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Stats count frames the device dropped.
+// Stats are a device's counters: frames each way and those dropped, and
+// how often the worker woke and the driver notified. Each counter moves
+// before the guest can see what it counts.
 type Stats struct {
 	TxFrames  uint64 // frames written to the tap
 	TxDropped uint64 // transmit chains too large, or refused by the tap
@@ -123,7 +125,7 @@ func RandomMAC() (net.HardwareAddr, error) {
 // MAC is the guest's address.
 func (d *Device) MAC() net.HardwareAddr { return d.mac }
 
-// Stats returns the drop counters.
+// Stats returns the device's counters.
 func (d *Device) Stats() Stats {
 	return Stats{TxFrames: d.txFrames.Load(), TxDropped: d.txDropped.Load(), RxFrames: d.rxFrames.Load(),
 		RxDropped: d.rxDropped.Load(), RxDirect: d.rxDirect.Load(), Wakeups: d.wakeups.Load(),
@@ -498,12 +500,14 @@ func (w *worker) receiveDirect() (got, wait bool, err error) {
 	field, _ := virtio.Skip(w.skip, w.iov, numBuffersOffset)
 	w.skip = field
 	virtio.CopyTo(field, nb[:])
+	// Counted before the entries are published, so that whoever sees
+	// them sees the count too.
+	w.dev.rxFrames.Add(1)
 	for i := range used {
 		if err := q.Push(w.heads[i], uint32(w.room[i])); err != nil {
 			return false, false, err
 		}
 	}
-	w.dev.rxFrames.Add(1)
 	return true, false, nil
 }
 
@@ -569,11 +573,11 @@ func (w *worker) deliver(frame []byte) (bool, error) {
 	field, _ := virtio.Skip(w.skip, w.first, numBuffersOffset)
 	w.skip = field
 	virtio.CopyTo(field, nb[:])
+	w.dev.rxFrames.Add(1) // before the entries are published, as above
 	for i := range taken {
 		if err := q.Push(heads[i], lens[i]); err != nil {
 			return false, err
 		}
 	}
-	w.dev.rxFrames.Add(1)
 	return true, nil
 }
