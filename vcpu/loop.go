@@ -206,8 +206,25 @@ func (r *Runner) Kick() {
 }
 
 // Registers formats the vCPU's registers, for a report of how the guest
-// ended. Call it only once Run has returned.
-func (r *Runner) Registers() string { return strings.TrimPrefix(r.dump(), "\n") }
+// ended. Call it only once Run has returned. After a triple fault on AMD,
+// KVM has already put the vCPU back in its reset state (the VMCB is
+// undefined after a SHUTDOWN intercept), so the state at the fault is gone;
+// it says so rather than print the reset vector as if it were the culprit.
+func (r *Runner) Registers() string {
+	regs, rerr := r.cpu.GetRegs()
+	sregs, serr := r.cpu.GetSregs()
+	if rerr == nil && serr == nil && regs.RIP == resetRIP && sregs.CS.Base == resetCSBase {
+		return "unavailable: KVM has already reset the vCPU (as it does on AMD after a triple fault)"
+	}
+	return strings.TrimPrefix(r.dump(), "\n")
+}
+
+// The architectural reset state's instruction pointer: CS base 0xffff0000
+// plus IP 0xfff0 (Intel SDM vol. 3, 9.1.4; AMD APM vol. 2, 14.1.3).
+const (
+	resetRIP    = 0xfff0
+	resetCSBase = 0xffff0000
+)
 
 // dump formats the vCPU's registers for an error message.
 func (r *Runner) dump() string {

@@ -20,6 +20,7 @@ type scriptedCPU struct {
 	script    []kvm.Exit
 	immediate bool
 	runErr    error
+	reset     bool // the registers read back as the reset state
 }
 
 func (c *scriptedCPU) ID() int { return 0 }
@@ -46,9 +47,21 @@ func (c *scriptedCPU) Run() (kvm.Exit, error) {
 }
 func (c *scriptedCPU) SetImmediateExit(on bool) { c.mu.Lock(); c.immediate = on; c.mu.Unlock() }
 func (c *scriptedCPU) GetRegs() (kvm.Regs, error) {
+	if c.reset {
+		return kvm.Regs{RIP: 0xfff0, RFLAGS: 2}, nil
+	}
 	return kvm.Regs{RIP: 0x1000200, RSP: 0x8000}, nil
 }
-func (c *scriptedCPU) GetSregs() (kvm.Sregs, error) { return kvm.Sregs{CR0: 0x80000011}, nil }
+
+func (c *scriptedCPU) GetSregs() (kvm.Sregs, error) {
+	if c.reset {
+		var s kvm.Sregs
+		s.CR0 = 0x10
+		s.CS.Selector, s.CS.Base = 0xf000, 0xffff0000
+		return s, nil
+	}
+	return kvm.Sregs{CR0: 0x80000011}, nil
+}
 
 // recorder logs every access the loop dispatches, and answers reads with
 // a fixed byte.
@@ -178,4 +191,25 @@ func TestKickStopsABlockedVCPU(t *testing.T) {
 	stop, err := r2.Run()
 	require.NoError(t, err)
 	assert.Equal(t, StopKicked, stop)
+}
+
+// TestRegistersAfterATripleFault: the state a triple fault left is shown,
+// unless KVM already reset the vCPU (AMD), which is said plainly.
+func TestRegistersAfterATripleFault(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reset bool
+		want  string
+	}{
+		{"state kept", false, "rip=0x0000000001000200"},
+		{"state reset by KVM", true, "unavailable: KVM has already reset the vCPU"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRunner(&scriptedCPU{script: []kvm.Exit{kvm.ShutdownExit{}}, reset: tc.reset}, &recorder{}, &recorder{})
+			stop, err := r.Run()
+			require.NoError(t, err)
+			require.Equal(t, StopTripleFault, stop)
+			assert.Contains(t, r.Registers(), tc.want)
+		})
+	}
 }

@@ -277,7 +277,9 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 			res.Outcome = OutcomeReset
 		case end.stop == vcpu.StopTripleFault:
 			res.Outcome = OutcomeReset
-			m.log.Debug("triple fault", "vcpu", end.id, "registers", m.runs[end.id].Registers())
+			// A guest crash (unless it rebooted this way on purpose): where
+			// it was is worth showing without -v.
+			m.log.Warn("guest triple fault", "vcpu", end.id, "registers", m.runs[end.id].Registers())
 		case end.stop == vcpu.StopCrash:
 			res.Outcome = OutcomePanic
 		default:

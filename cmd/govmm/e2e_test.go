@@ -38,6 +38,14 @@ func govmm(t *testing.T, args ...string) (code int, stdout, stderr string) {
 		t.Logf("govmm %q hung inside the nested harness; retrying once. Its console:\n%s\nIts stderr:\n%s",
 			args, lastLines(stdout, 15), lastLines(stderr, 60))
 		code, stdout, stderr, timedOut = runGovmm(t, bootTimeout, args...)
+	} else if harness.Inside() && strings.Contains(stderr, "triple fault") {
+		// Nested, about one boot in fifteen under heavy disk I/O ends in a
+		// guest triple fault whose cause is not known (README, "No
+		// /dev/kvm?"). It is said here, in the test's log, and the boot is
+		// tried once more; a second one fails the test.
+		t.Logf("govmm %q: the guest triple-faulted inside the nested harness; retrying once. Its console:\n%s\nIts stderr:\n%s",
+			args, lastLines(stdout, 15), lastLines(stderr, 20))
+		code, stdout, stderr, timedOut = runGovmm(t, bootTimeout, args...)
 	}
 	require.False(t, timedOut, "govmm %q timed out after %s\nstdout:\n%s\nstderr:\n%s", args, bootTimeout, stdout, stderr)
 	return code, stdout, stderr
