@@ -81,7 +81,7 @@ func Boot(ctx context.Context, cfg BootConfig) (*BootReport, error) {
 	memBytes := uint64(cfg.MemMiB) << 20
 	mem := fmt.Sprintf("%dM", cfg.MemMiB)
 	runs := []vmmRun{
-		{name: "govmm", run: Run{
+		{name: govmmRow, run: Run{
 			// --no-vmlinux: the bzImage as it is, decompressor included,
 			// like QEMU's row (govmm run would boot the payload that
 			// govmm images extracted for its own kernels).
@@ -91,7 +91,7 @@ func Boot(ctx context.Context, cfg BootConfig) (*BootReport, error) {
 		}},
 	}
 	if cfg.Vmlinux != "" {
-		runs = append(runs, vmmRun{name: "govmm+vmlinux", run: Run{
+		runs = append(runs, vmmRun{name: govmmVmlinuxRow, run: Run{
 			Args: []string{cfg.Govmm, "run", "--kernel", cfg.Kernel, "--vmlinux", cfg.Vmlinux, "--initrd", cfg.Initrd, "--mem", mem,
 				"--cmdline", cfg.Cmdline + " " + word, "--", guestCommand[0]},
 			GuestMemBytes: memBytes, Marker: marker, OKCodes: []int{0},
@@ -181,11 +181,17 @@ func firstLine(s string) string {
 	return line
 }
 
-// The QEMU rows' names.
+// The rows' names.
 const (
-	qemuRow        = "qemu-microvm"
-	qemuVmlinuxRow = "qemu-microvm+vmlinux"
+	govmmRow        = "govmm"
+	govmmVmlinuxRow = "govmm+vmlinux"
+	qemuRow         = "qemu-microvm"
+	qemuVmlinuxRow  = "qemu-microvm+vmlinux"
 )
+
+// sameForm is, for each govmm row, QEMU's row that boots the kernel in the
+// same form.
+var sameForm = map[string]string{govmmRow: qemuRow, govmmVmlinuxRow: qemuVmlinuxRow}
 
 // setRatios compares each govmm row with QEMU's rows that were measured.
 func (rep *BootReport) setRatios() {
@@ -198,16 +204,13 @@ func (rep *BootReport) setRatios() {
 	bz, haveBz := byName[qemuRow]
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		if strings.HasPrefix(r.VMM, "qemu") || r.Skipped != "" {
+		peer, isGovmm := sameForm[r.VMM]
+		if !isGovmm || r.Skipped != "" {
 			continue
 		}
 		if haveBz {
 			r.InitRatio = Ratio(r.ToInit.Median, bz.ToInit.Median)
 			r.ExitRatio = Ratio(r.ToExit.Median, bz.ToExit.Median)
-		}
-		peer := qemuRow
-		if strings.HasSuffix(r.VMM, "+vmlinux") {
-			peer = qemuVmlinuxRow
 		}
 		if q, ok := byName[peer]; ok {
 			r.SameFormInitRatio = Ratio(r.ToInit.Median, q.ToInit.Median)

@@ -26,8 +26,8 @@ func TestBootRatios(t *testing.T) {
 		{
 			name: "each govmm row against the bzImage and its own form",
 			rows: []Row{
-				bootRow("govmm", 8*time.Second, 10*time.Second),
-				bootRow("govmm+vmlinux", 5*time.Second, 8*time.Second),
+				bootRow(govmmRow, 8*time.Second, 10*time.Second),
+				bootRow(govmmVmlinuxRow, 5*time.Second, 8*time.Second),
 				bootRow(qemuRow, 8*time.Second, 10*time.Second),
 				bootRow(qemuVmlinuxRow, 6*time.Second, 8*time.Second),
 			},
@@ -36,7 +36,7 @@ func TestBootRatios(t *testing.T) {
 		{
 			name: "no vmlinux row for QEMU: only the bzImage ratio",
 			rows: []Row{
-				bootRow("govmm+vmlinux", 4*time.Second, 5*time.Second),
+				bootRow(govmmVmlinuxRow, 4*time.Second, 5*time.Second),
 				bootRow(qemuRow, 8*time.Second, 10*time.Second),
 			},
 			want: [][3]float64{{2, 2, 0}, {}},
@@ -44,7 +44,7 @@ func TestBootRatios(t *testing.T) {
 		{
 			name: "QEMU skipped: no ratios",
 			rows: []Row{
-				bootRow("govmm", 8*time.Second, 10*time.Second),
+				bootRow(govmmRow, 8*time.Second, 10*time.Second),
 				{VMM: qemuRow, Skipped: "qemu-system-x86_64 not found"},
 			},
 			want: [][3]float64{{}, {}},
@@ -91,12 +91,12 @@ exit 1 # isa-debug-exit's status for 0
 		byName[r.VMM] = r
 	}
 	assert.Contains(t, byName[qemuVmlinuxRow].Skipped, "PVH")
-	for _, name := range []string{"govmm", "govmm+vmlinux", qemuRow} {
+	for _, name := range []string{govmmRow, govmmVmlinuxRow, qemuRow} {
 		assert.Empty(t, byName[name].Skipped, name)
 		assert.Equal(t, 2, byName[name].ToInit.N, "%s measured every round", name)
 	}
-	assert.Positive(t, byName["govmm+vmlinux"].InitRatio, "still compared with QEMU on the bzImage")
-	assert.Zero(t, byName["govmm+vmlinux"].SameFormInitRatio, "no same-form peer")
+	assert.Positive(t, byName[govmmVmlinuxRow].InitRatio, "still compared with QEMU on the bzImage")
+	assert.Zero(t, byName[govmmVmlinuxRow].SameFormInitRatio, "no same-form peer")
 	var table bytes.Buffer
 	rep.WriteTable(&table)
 	assert.Contains(t, table.String(), qemuVmlinuxRow+" skipped: QEMU could not boot the vmlinux")

@@ -299,7 +299,7 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 	if err := m.devs.flush(); err != nil {
 		m.log.Debug("flush console", "err", err)
 	}
-	m.logExits()
+	m.logCounters()
 	if m.devs.panicked() && res.Outcome != OutcomeCommandExited {
 		res.Outcome, res.Cause = OutcomePanic, "the kernel panicked"
 	}
@@ -309,9 +309,10 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 	return res, runErr
 }
 
-// logExits logs, for debugging, where the guest's exits went: per vCPU by
-// kind, and the busiest device ranges. Call it once every vCPU has stopped.
-func (m *Machine) logExits() {
+// logCounters logs, for debugging, where the guest's exits went (per vCPU
+// by kind, and the busiest device ranges) and the network devices'
+// counters. Call it once every vCPU has stopped.
+func (m *Machine) logCounters() {
 	if !m.log.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}

@@ -136,9 +136,9 @@ func TestRunSeesCPUsAndMemory(t *testing.T) {
 		name := filepath.Base(tc.kernel) + "/" + strconv.Itoa(tc.cpus) + "cpu/" + strconv.Itoa(tc.memMiB) + "M" + strings.Join(tc.extra, "")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			// -v: debug logs (how the guest ended, registers at a triple
-			// fault) for the failure message; these SMP boots once lost
-			// their command's output under load.
+			// -v: debug logs (exits, devices, how the guest ended) for the
+			// failure message; these SMP boots twice lost their command's
+			// output under load.
 			args := append([]string{"run", "-v", "--kernel", tc.kernel, "--cpus", strconv.Itoa(tc.cpus),
 				"--mem", strconv.Itoa(tc.memMiB) + "M"}, tc.extra...)
 			code, out, errOut := govmm(t, append(args, "--",
