@@ -8,9 +8,12 @@ SHELL   := /bin/bash
 
 all: build
 
-# Static (no cgo): no libc is mapped into every VMM process.
+# govmm, and govmm-vmm: the small executable 'govmm run' becomes (exec) to
+# run the VM, so the process running guest code maps the VMM and nothing
+# else. Static (no cgo): no libc is mapped into every VMM process.
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/govmm
+	CGO_ENABLED=0 $(GO) build -o bin/govmm-vmm ./cmd/govmm-vmm
 
 # Pinned Debian kernels, the u-root guest initramfs and the nested harness's
 # outer-guest initramfs, into ~/.cache/govmm (or $$GOVMM_CACHE). Idempotent.

@@ -1,8 +1,7 @@
 package boot
 
 import (
-	"bytes"
-	"debug/elf"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -29,27 +28,58 @@ type vmlinuxSegment struct {
 	offset uint64
 }
 
+// ELF64 layout (System V gABI, "ELF Header" and "Program Header"; the
+// x86-64 psABI for EM_X86_64). Read by hand rather than with debug/elf:
+// the VMM process needs these few fields, and debug/elf brings DWARF and
+// three decompressors into every VM's address space.
+const (
+	elfHeaderSize   = 64
+	elfPhdrSize     = 56
+	elfClass64      = 2
+	elfDataLSB      = 1
+	elfTypeExec     = 2
+	elfMachineX8664 = 62
+	elfPTLoad       = 1
+	elfPNXnum       = 0xffff // e_phnum escape: the count lives elsewhere
+)
+
 // ParseVmlinux validates an x86-64 vmlinux ELF and lists what to load.
 func ParseVmlinux(data []byte) (*Vmlinux, error) {
-	f, err := elf.NewFile(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("vmlinux: %w", err)
+	if len(data) < elfHeaderSize || string(data[:4]) != "\x7fELF" {
+		return nil, errors.New("vmlinux: not an ELF file (bad magic)")
 	}
-	if f.Class != elf.ELFCLASS64 || f.Machine != elf.EM_X86_64 || f.Type != elf.ET_EXEC {
-		return nil, fmt.Errorf("vmlinux: not an x86-64 executable ELF (class %v, machine %v, type %v)", f.Class, f.Machine, f.Type)
+	le := binary.LittleEndian
+	class, order := data[4], data[5]
+	typ, machine := le.Uint16(data[16:]), le.Uint16(data[18:])
+	if class != elfClass64 || order != elfDataLSB || typ != elfTypeExec || machine != elfMachineX8664 {
+		return nil, fmt.Errorf("vmlinux: not an x86-64 executable ELF (class %d, data %d, type %d, machine %d)", class, order, typ, machine)
 	}
-	v := &Vmlinux{Entry: f.Entry}
-	for _, p := range f.Progs {
-		if p.Type != elf.PT_LOAD {
+	entry, phoff := le.Uint64(data[24:]), le.Uint64(data[32:])
+	phentsize, phnum := le.Uint16(data[54:]), le.Uint16(data[56:])
+	if phnum == elfPNXnum || (phnum > 0 && phentsize < elfPhdrSize) {
+		return nil, fmt.Errorf("vmlinux: unsupported program header table (%d entries of %d bytes)", phnum, phentsize)
+	}
+	// phnum and phentsize are 16-bit: their product cannot overflow, and
+	// the comparison is written so that phoff + table cannot either.
+	table := uint64(phnum) * uint64(phentsize)
+	if phoff > uint64(len(data)) || table > uint64(len(data))-phoff {
+		return nil, fmt.Errorf("vmlinux: program header table at %#x runs past the file", phoff)
+	}
+	v := &Vmlinux{Entry: entry}
+	for i := range uint64(phnum) {
+		ph := data[phoff+i*uint64(phentsize):]
+		if le.Uint32(ph[0:]) != elfPTLoad {
 			continue
 		}
-		if p.Filesz > p.Memsz || p.Off+p.Filesz < p.Off || p.Off+p.Filesz > uint64(len(data)) {
-			return nil, fmt.Errorf("vmlinux: segment at %#x runs past the file", p.Paddr)
+		off, paddr := le.Uint64(ph[8:]), le.Uint64(ph[24:])
+		filesz, memsz := le.Uint64(ph[32:]), le.Uint64(ph[40:])
+		if filesz > memsz || off > uint64(len(data)) || filesz > uint64(len(data))-off {
+			return nil, fmt.Errorf("vmlinux: segment at %#x runs past the file", paddr)
 		}
-		if p.Paddr+p.Memsz < p.Paddr || p.Paddr+p.Memsz > memory4G {
-			return nil, fmt.Errorf("vmlinux: segment at %#x (%d bytes) is not below 4 GiB", p.Paddr, p.Memsz)
+		if paddr+memsz < paddr || paddr+memsz > memory4G {
+			return nil, fmt.Errorf("vmlinux: segment at %#x (%d bytes) is not below 4 GiB", paddr, memsz)
 		}
-		v.segments = append(v.segments, vmlinuxSegment{paddr: p.Paddr, data: data[p.Off : p.Off+p.Filesz], memsz: p.Memsz})
+		v.segments = append(v.segments, vmlinuxSegment{paddr: paddr, data: data[off : off+filesz], memsz: memsz})
 	}
 	if len(v.segments) == 0 {
 		return nil, errors.New("vmlinux: no loadable segments")

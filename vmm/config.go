@@ -23,8 +23,10 @@ type Config struct {
 	Disks       []DiskConfig
 	Nets        []NetConfig
 
-	Console io.Writer    // guest serial output; nil discards it
-	Log     *slog.Logger // govmm's own messages; nil means slog.Default()
+	// Console and Log are this process's; they do not travel to the VMM
+	// process with the rest (see package vmmproc).
+	Console io.Writer    `json:"-"` // guest serial output; nil discards it
+	Log     *slog.Logger `json:"-"` // govmm's own messages; nil means slog.Default()
 	// Launch is when the user asked for the VM (for boot timing); zero
 	// means when New is called.
 	Launch time.Time

@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -151,13 +150,8 @@ func New(cfg Config) (_ *Machine, err error) {
 	if m.disks, err = openDisks(cfg.Disks); err != nil {
 		return nil, err
 	}
-	var netWords []string
-	if m.nets, netWords, err = openNets(cfg.Nets); err != nil {
+	if m.nets, err = openNets(cfg.Nets); err != nil {
 		return nil, err
-	}
-	if len(netWords) > 0 {
-		cfg.Cmdline += " " + strings.Join(netWords, " ")
-		m.cfg.Cmdline = cfg.Cmdline
 	}
 
 	if m.sys, err = kvm.Open(kvm.DevicePath); err != nil {

@@ -1,44 +1,35 @@
 package vmm
 
 import (
-	"errors"
-	"fmt"
 	"net"
-	"net/netip"
-	"strconv"
-	"strings"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	virtionet "github.com/govmm/govmm/devices/virtio/net"
-	"github.com/govmm/govmm/guest"
 )
 
-// NetConfig is one virtio network device.
+// NetConfig is one virtio network device on a tap. Creating taps and
+// configuring their host end is package hostnet's job, done before the VM
+// starts, so the VMM itself never needs netlink.
 type NetConfig struct {
-	// Tap is an existing tap to attach to. With Auto it is empty.
+	// Tap is the tap's name: the one to attach to, or, with TapFD, the
+	// name of the tap already open.
 	Tap string
-	// Auto creates a tap (govmmN), gives the host end 10.213.N.1/24 and
-	// has the guest agent configure 10.213.N.2/24 with the host as its
-	// gateway. The tap goes away with govmm.
-	Auto bool
+	// TapFD, when positive, is a tap this process already has open (govmm
+	// run opened it and passed it on across exec); the VM owns it from
+	// then on and closes it.
+	TapFD int
 	// MAC is the guest's address; nil means a random one.
 	MAC net.HardwareAddr
 }
 
-// autoTapPattern is the name of taps govmm creates: the kernel picks N.
-const autoTapPattern = "govmm%d"
-
-// openedNet is a tap ready for a device, and what the guest is told.
+// openedNet is a tap ready for a device, and the guest's address on it.
 type openedNet struct {
 	tap *virtionet.Tap
 	mac net.HardwareAddr
 }
 
-// openNets opens (or creates) every tap before KVM is touched, and returns
-// the kernel command-line words that configure the guest's side.
-func openNets(cfgs []NetConfig) (_ []openedNet, cmdline []string, err error) {
+// openNets opens every tap (or takes over the open ones) before KVM is
+// touched.
+func openNets(cfgs []NetConfig) (_ []openedNet, err error) {
 	var nets []openedNet
 	defer func() {
 		if err != nil {
@@ -51,66 +42,19 @@ func openNets(cfgs []NetConfig) (_ []openedNet, cmdline []string, err error) {
 		mac := c.MAC
 		if mac == nil {
 			if mac, err = virtionet.RandomMAC(); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 		}
-		name := c.Tap
-		if c.Auto {
-			name = autoTapPattern
+		var tap *virtionet.Tap
+		if c.TapFD > 0 {
+			tap, err = virtionet.TapFromFD(c.TapFD)
+		} else {
+			tap, err = virtionet.OpenTap(c.Tap)
 		}
-		tap, err := virtionet.OpenTap(name)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		nets = append(nets, openedNet{tap: tap, mac: mac})
-		if !c.Auto {
-			continue
-		}
-		host, guestAddr, err := autoAddresses(tap.Name())
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := configureHostEnd(tap.Name(), host); err != nil {
-			return nil, nil, err
-		}
-		word, err := guest.EncodeNet(guest.Net{MAC: mac, Addr: guestAddr, Gateway: host.Addr()})
-		if err != nil {
-			return nil, nil, err
-		}
-		cmdline = append(cmdline, word)
 	}
-	return nets, cmdline, nil
-}
-
-// autoAddresses gives tap govmmN the link 10.213.N.0/24: .1 for the host,
-// .2 for the guest.
-func autoAddresses(tapName string) (host, guestAddr netip.Prefix, err error) {
-	n, err := strconv.Atoi(strings.TrimPrefix(tapName, "govmm"))
-	if err != nil || n < 0 || n > 255 {
-		return host, guestAddr, fmt.Errorf("tap %s: no address for it: --net auto numbers its taps govmm0 to govmm255", tapName)
-	}
-	base := netip.AddrFrom4([4]byte{10, 213, byte(n), 0})
-	host = netip.PrefixFrom(base.Next(), 24)
-	guestAddr = netip.PrefixFrom(base.Next().Next(), 24)
-	return host, guestAddr, nil
-}
-
-// configureHostEnd gives the host end of the tap its address and brings it
-// up.
-func configureHostEnd(name string, addr netip.Prefix) error {
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("tap %s: %w", name, err)
-	}
-	ipnet := &net.IPNet{IP: addr.Addr().AsSlice(), Mask: net.CIDRMask(addr.Bits(), 32)}
-	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipnet}); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("tap %s: address %s is already in use on this host: %w", name, addr, err)
-		}
-		return fmt.Errorf("tap %s: add address %s: %w", name, addr, err)
-	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return fmt.Errorf("tap %s: bring up: %w", name, err)
-	}
-	return nil
+	return nets, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/govmm/govmm/harness"
 	"github.com/govmm/govmm/images"
+	"github.com/govmm/govmm/vmmproc"
 )
 
 // govmm runs the govmm CLI (this test binary, see TestMain) and returns its
@@ -31,13 +32,19 @@ import (
 // Anywhere else, and for any other failure, the first result stands.
 func govmm(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return govmmEnv(t, nil, args...)
+}
+
+// govmmEnv is govmm with env added to the environment.
+func govmmEnv(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	bootSlots <- struct{}{}
 	defer func() { <-bootSlots }()
-	code, stdout, stderr, timedOut := runGovmm(t, bootTimeout, args...)
+	code, stdout, stderr, timedOut := runGovmm(t, bootTimeout, env, args...)
 	if timedOut && harness.Inside() {
 		t.Logf("govmm %q hung inside the nested harness; retrying once. Its console:\n%s\nIts stderr:\n%s",
 			args, lastLines(stdout, 15), lastLines(stderr, 60))
-		code, stdout, stderr, timedOut = runGovmm(t, bootTimeout, args...)
+		code, stdout, stderr, timedOut = runGovmm(t, bootTimeout, env, args...)
 	} else if harness.Inside() && strings.Contains(stderr, "triple fault") {
 		// Nested, about one boot in fifteen under heavy disk I/O ends in a
 		// guest triple fault whose cause is not known (README, "No
@@ -45,7 +52,7 @@ func govmm(t *testing.T, args ...string) (code int, stdout, stderr string) {
 		// tried once more; a second one fails the test.
 		t.Logf("govmm %q: the guest triple-faulted inside the nested harness; retrying once. Its console:\n%s\nIts stderr:\n%s",
 			args, lastLines(stdout, 15), lastLines(stderr, 20))
-		code, stdout, stderr, timedOut = runGovmm(t, bootTimeout, args...)
+		code, stdout, stderr, timedOut = runGovmm(t, bootTimeout, env, args...)
 	}
 	require.False(t, timedOut, "govmm %q timed out after %s\nstdout:\n%s\nstderr:\n%s", args, bootTimeout, stdout, stderr)
 	return code, stdout, stderr
@@ -53,13 +60,13 @@ func govmm(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 const bootTimeout = 150 * time.Second
 
-func runGovmm(t *testing.T, timeout time.Duration, args ...string) (code int, stdout, stderr string, timedOut bool) {
+func runGovmm(t *testing.T, timeout time.Duration, env []string, args ...string) (code int, stdout, stderr string, timedOut bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	exe, err := os.Executable()
 	require.NoError(t, err)
 	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), asGovmmEnv+"=1")
+	cmd.Env = append(append(os.Environ(), asGovmmEnv+"=1"), env...)
 	// On a hang, SIGQUIT first: Go prints every goroutine's stack (is the
 	// vCPU in KVM_RUN, or stuck in govmm?) before the process dies.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
@@ -103,13 +110,28 @@ func manifest(t *testing.T) *images.Manifest {
 	return m
 }
 
+// The guest command's status is govmm's, whether the VM runs in govmm-vmm
+// (which govmm run execs) or, without one, in govmm's own process.
 func TestRunCommandExitStatusPassesThrough(t *testing.T) {
 	t.Parallel()
-	code, out, errOut := govmm(t, "run", "--boot-time", "--", "sh", "-c", "uname -r; echo to-stderr >&2; exit 3")
-	assert.Equal(t, 3, code, "stderr:\n%s", errOut)
-	assert.Contains(t, out, "6.1.0-56-amd64\n", "the guest's uname -r")
-	assert.Contains(t, out, "to-stderr")
-	assert.Regexp(t, `boot time \(launch to guest init\): [0-9.]+m?s`, errOut)
+	for _, tc := range []struct {
+		name      string
+		env       []string
+		wantInLog string
+	}{
+		{"in govmm-vmm", nil, "executable=" + os.Getenv(vmmproc.PathEnv)},
+		{"in govmm's process", []string{vmmproc.PathEnv + "="}, "running the VM in this process"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := govmmEnv(t, tc.env, "run", "-v", "--boot-time", "--", "sh", "-c", "uname -r; echo to-stderr >&2; exit 3")
+			assert.Equal(t, 3, code, "stderr:\n%s", lastLines(errOut, 30))
+			assert.Contains(t, out, "6.1.0-56-amd64\n", "the guest's uname -r")
+			assert.Contains(t, out, "to-stderr")
+			assert.Regexp(t, `boot time \(launch to guest init\): [0-9.]+m?s`, errOut)
+			assert.Contains(t, errOut, tc.wantInLog)
+		})
+	}
 }
 
 var (
@@ -171,7 +193,7 @@ func TestGuestEndings(t *testing.T) {
 		// controller (reboot=k).
 		{name: "poweroff", argv: []string{"poweroff"}, wantCode: 0, wantErr: "the guest ended (power off: "},
 		{name: "reboot", argv: []string{"shutdown", "reboot"}, wantCode: 0, wantErr: "the guest ended (reset: reset through the keyboard controller)"},
-		{name: "kernel panic", argv: []string{"sh", "-c", "echo c > /proc/sysrq-trigger"}, wantCode: exitGuestPanic, wantErr: "the guest kernel panicked"},
+		{name: "kernel panic", argv: []string{"sh", "-c", "echo c > /proc/sysrq-trigger"}, wantCode: vmmproc.ExitGuestPanic, wantErr: "the guest kernel panicked"},
 		{name: "command not found", argv: []string{"no-such-command"}, wantCode: 127},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

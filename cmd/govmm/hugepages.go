@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/govmm/govmm/vmmproc"
 )
 
 // disableTHPEnv marks a govmm that already runs with the Go heap's huge
@@ -23,9 +25,21 @@ const thpModeFile = "/sys/kernel/mm/transparent_hugepage/enabled"
 // process starts over, once, under the same PID; execve of the static
 // binary costs about a millisecond. Guest RAM is not the Go heap and keeps
 // its huge pages. It returns only when it does nothing, or the exec failed.
+//
+// When the VM will run in govmm-vmm, the process govmm run execs, this one
+// starts nothing over: it only puts the setting in its environment, for
+// govmm-vmm to start with.
 func withoutHeapHugePages(args []string) {
 	mode, _ := os.ReadFile(thpModeFile)
 	if !heapTHPReexecNeeded(args, os.Getenv(disableTHPEnv) != "", string(mode)) {
+		return
+	}
+	if _, err := vmmproc.Executable(); err == nil {
+		for _, kv := range heapTHPEnv(os.Environ()) {
+			if k, v, ok := strings.Cut(kv, "="); ok && (k == "GODEBUG" || k == disableTHPEnv) {
+				os.Setenv(k, v)
+			}
+		}
 		return
 	}
 	exe, err := os.Executable()

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/govmm/govmm/harness"
+	"github.com/govmm/govmm/vmmproc"
 )
 
 // asGovmmEnv makes the test binary act as the govmm command, so end-to-end
@@ -22,6 +26,28 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asNetPeerEnv) == "1" {
 		netPeerMain()
 		return
+	}
+	// `govmm run` execs govmm-vmm from beside govmm; this test binary has
+	// none beside it, so build one and point $GOVMM_VMM at it (inside the
+	// nested harness the host's /tmp is visible, and the environment
+	// passes on).
+	if os.Getenv(vmmproc.PathEnv) == "" && !harness.Inside() {
+		dir, err := os.MkdirTemp("", "govmm-vmm-test-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		path := filepath.Join(dir, vmmproc.ExecutableName)
+		build := exec.Command("go", "build", "-o", path, "github.com/govmm/govmm/cmd/govmm-vmm")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", vmmproc.ExecutableName, err, out)
+			os.Exit(1)
+		}
+		os.Setenv(vmmproc.PathEnv, path)
+		code := harness.TestMain(m)
+		os.RemoveAll(dir)
+		os.Exit(code)
 	}
 	os.Exit(harness.TestMain(m))
 }

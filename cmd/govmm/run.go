@@ -4,27 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/govmm/govmm/console"
 	"github.com/govmm/govmm/guest"
+	"github.com/govmm/govmm/hostnet"
 	"github.com/govmm/govmm/images"
 	"github.com/govmm/govmm/vmm"
-)
-
-// Exit codes of 'govmm run' beyond the common ones (main.go). With
-// `-- COMMAND`, COMMAND's own status comes first and may be any of 0-255.
-const (
-	exitGuestPanic = 3   // the guest kernel panicked
-	exitStopped    = 130 // the user stopped the VM (Ctrl-A x, a signal), as a shell reports Ctrl-C
+	"github.com/govmm/govmm/vmmproc"
 )
 
 func newRunCommand() *cobra.Command {
@@ -107,15 +98,26 @@ Exit status:
 				return usageError{fmt.Errorf("--cpus %d: need at least 1", cpus)}
 			}
 			var containerDisk string
+			var removeOnExit []string
+			vmmStarted := false
 			if containerRoot != "" {
 				if len(args) == 0 {
 					return usageError{errors.New("--container: give the command to run in the container after --")}
 				}
-				disk, cleanup, err := containerImages(cmd.Context(), containerRoot, &initrd, cmd.Flags().Changed("initrd"))
+				disk, made, err := containerImages(cmd.Context(), containerRoot, &initrd, cmd.Flags().Changed("initrd"))
 				if err != nil {
 					return err
 				}
-				defer cleanup()
+				if made != "" {
+					// The VMM process removes it when the VM ends;
+					// until that process is started, this one does.
+					removeOnExit = append(removeOnExit, made)
+					defer func() {
+						if !vmmStarted {
+							os.RemoveAll(made)
+						}
+					}()
+				}
 				containerDisk = disk
 			}
 			useVmlinux := &vmlinux
@@ -144,7 +146,7 @@ Exit status:
 			if containerDisk != "" {
 				disks = append(disks, vmm.DiskConfig{Path: containerDisk, ReadOnly: true, Serial: guest.ContainerDiskSerial})
 			}
-			var nets []vmm.NetConfig
+			var nets []hostnet.Net
 			for _, spec := range netSpecs {
 				n, err := parseNetSpec(spec)
 				if err != nil {
@@ -169,15 +171,24 @@ Exit status:
 				}
 				cmdline += " " + word
 			}
-			level := slog.LevelWarn
-			if verbose {
-				level = slog.LevelDebug
+			// Last, after every check: the taps of --net auto exist only
+			// while open, and whatever runs the VM inherits them.
+			netCfgs, netWords, err := hostnet.Open(nets)
+			if err != nil {
+				return err
 			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return runVM(cmd.Context(), vmm.Config{
-				Kernel: kernel, Initrd: initrd, Vmlinux: vmlinux, MemoryBytes: memBytes, CPUs: cpus, Cmdline: cmdline,
-				Disks: disks, Nets: nets, Console: os.Stdout, Log: log, Launch: launch,
-			}, len(args) > 0, bootTime)
+			if len(netWords) > 0 {
+				cmdline += " " + strings.Join(netWords, " ")
+			}
+			spec := vmmproc.Spec{
+				VM: vmm.Config{
+					Kernel: kernel, Initrd: initrd, Vmlinux: vmlinux, MemoryBytes: memBytes, CPUs: cpus, Cmdline: cmdline,
+					Disks: disks, Nets: netCfgs, Launch: launch,
+				},
+				Verbose: verbose, PrintBootTime: bootTime, HasCommand: len(args) > 0, RemoveOnExit: removeOnExit,
+			}
+			vmmStarted = true
+			return startVM(cmd.Context(), spec)
 		},
 	}
 	f := cmd.Flags()
@@ -232,59 +243,29 @@ func fillDefaultImages(kernel, initrd, vmlinux *string, initrdGiven bool) error 
 	return nil
 }
 
-func runVM(ctx context.Context, cfg vmm.Config, hasCommand, printBootTime bool) (err error) {
-	m, err := vmm.New(cfg)
+// startVM runs the VM of spec: in the VMM executable, which replaces this
+// process, or in this process when there is none beside govmm.
+func startVM(ctx context.Context, spec vmmproc.Spec) error {
+	path, err := vmmproc.Executable()
+	switch {
+	case err == nil:
+		err = vmmproc.Exec(path, spec) // returns only on failure
+		for _, p := range spec.RemoveOnExit {
+			os.RemoveAll(p)
+		}
+		return err
+	case !errors.Is(err, vmmproc.ErrNoExecutable):
+		return err
+	}
+	if spec.Verbose {
+		fmt.Fprintf(os.Stderr, "govmm: %v: running the VM in this process (it maps all of govmm; 'make build' puts %s beside govmm)\n", err, vmmproc.ExecutableName)
+	}
+	code, err := vmmproc.Run(ctx, spec)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := m.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
-	ctx, quit := context.WithCancel(ctx)
-	defer quit()
-	session, err := console.Attach(os.Stdin, m.SendConsoleInput, quit)
-	if err != nil {
-		return err
-	}
-	// Restored right after the run, so messages print on a sane terminal,
-	// and deferred for every other way out (a panic included).
-	defer session.Restore() //nolint:errcheck // the explicit call below reports failures
-	res, runErr := m.Run(ctx)
-	if err := session.Restore(); err != nil {
-		cfg.Log.Warn("restore terminal", "err", err)
-	}
-	if printBootTime {
-		if res.BootTime > 0 {
-			fmt.Fprintf(os.Stderr, "govmm: boot time (launch to guest init): %s\n", res.BootTime.Round(time.Microsecond))
-		} else {
-			fmt.Fprintln(os.Stderr, "govmm: boot time: the guest never reached govmm's agent (no boot marker)")
-		}
-	}
-	if runErr != nil {
-		return runErr
-	}
-	cfg.Log.Debug("guest ended", "outcome", res.Outcome, "status", res.Status, "cause", res.Cause)
-	switch res.Outcome {
-	case vmm.OutcomeCommandExited:
-		if res.Status != 0 {
-			return exitCodeError{res.Status}
-		}
-		return nil
-	case vmm.OutcomePanic:
-		fmt.Fprintln(os.Stderr, "govmm: the guest kernel panicked")
-		return exitCodeError{exitGuestPanic}
-	case vmm.OutcomeStopped:
-		fmt.Fprintln(os.Stderr, "govmm: stopped")
-		return exitCodeError{exitStopped}
-	}
-	// The guest powered off or rebooted: 0, also when that ended a
-	// command (`govmm run -- poweroff`).
-	if hasCommand {
-		fmt.Fprintf(os.Stderr, "govmm: the guest ended (%s: %s) before its command reported an exit status\n", res.Outcome, res.Cause)
+	if code != 0 {
+		return exitCodeError{code}
 	}
 	return nil
 }
@@ -315,8 +296,8 @@ func parseDiskSpec(spec string) (vmm.DiskConfig, error) {
 }
 
 // parseNetSpec parses auto[,mac=MAC] or tap=NAME[,mac=MAC].
-func parseNetSpec(spec string) (vmm.NetConfig, error) {
-	var n vmm.NetConfig
+func parseNetSpec(spec string) (hostnet.Net, error) {
+	var n hostnet.Net
 	for i, opt := range strings.Split(spec, ",") {
 		key, value, hasValue := strings.Cut(opt, "=")
 		switch {

@@ -1,11 +1,11 @@
 package net
 
 import (
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync/atomic"
 
@@ -113,11 +113,13 @@ func New(cfg Config) (*Device, error) {
 }
 
 // RandomMAC returns a random unicast, locally administered MAC address.
+// An address needs to be unlikely to collide, not unpredictable: math/rand's
+// generator (seeded from the kernel's randomness) is enough, and spares the
+// VMM process crypto/rand's FIPS machinery.
 func RandomMAC() (net.HardwareAddr, error) {
-	mac := make(net.HardwareAddr, 6)
-	if _, err := rand.Read(mac); err != nil {
-		return nil, fmt.Errorf("random MAC: %w", err)
-	}
+	mac := make(net.HardwareAddr, 8)
+	binary.LittleEndian.PutUint64(mac, rand.Uint64())
+	mac = mac[:6]
 	mac[0] = mac[0]&^0x01 | 0x02
 	return mac, nil
 }

@@ -68,6 +68,37 @@ func OpenTap(name string) (*Tap, error) {
 	return t, nil
 }
 
+// TapFromFD takes over fd, a tap opened by OpenTap in this process or
+// another that passed it on (across exec): it checks that fd is a tap with
+// virtio-net headers and sets it up as OpenTap does. The Tap owns fd.
+func TapFromFD(fd int) (*Tap, error) {
+	ifr, err := unix.NewIfreq("")
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, ifr); err != nil {
+		return nil, fmt.Errorf("descriptor %d is not a tap: TUNGETIFF: %w", fd, err)
+	}
+	name := strings.TrimRight(ifr.Name(), "\x00")
+	if flags := ifr.Uint16(); flags&unix.IFF_TAP == 0 || flags&unix.IFF_VNET_HDR == 0 {
+		return nil, fmt.Errorf("tap %s: opened without virtio-net headers (flags %#x)", name, flags)
+	}
+	// It came without close-on-exec (that is how it got here); nothing
+	// this process starts should inherit it.
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("tap %s: %w", name, err)
+	}
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, VnetHdrSize); err != nil {
+		return nil, fmt.Errorf("tap %s: TUNSETVNETHDRSZ: %w", name, err)
+	}
+	t := &Tap{fd: fd, name: name}
+	if err := t.SetOffload(false, false, false, false); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 // Name is the tap's interface name.
 func (t *Tap) Name() string { return t.name }
 

@@ -1,4 +1,4 @@
-package vmm
+package hostnet
 
 import (
 	"net/netip"
