@@ -13,7 +13,7 @@ all: build
 # else. Static (no cgo): no libc is mapped into every VMM process.
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/govmm
-	CGO_ENABLED=0 $(GO) build -o bin/govmm-vmm ./cmd/govmm-vmm
+	CGO_ENABLED=0 $(GO) build -o $(dir $(BIN))govmm-vmm ./cmd/govmm-vmm
 
 # Pinned Debian kernels, the u-root guest initramfs and the nested harness's
 # outer-guest initramfs, into ~/.cache/govmm (or $$GOVMM_CACHE). Idempotent.

@@ -28,7 +28,8 @@ type Config struct {
 	Console io.Writer    `json:"-"` // guest serial output; nil discards it
 	Log     *slog.Logger `json:"-"` // govmm's own messages; nil means slog.Default()
 	// Launch is when the user asked for the VM (for boot timing); zero
-	// means when New is called.
+	// means when New is called. Passed across exec (vmmproc), it loses
+	// its monotonic reading: the boot time is then wall-clock time.
 	Launch time.Time
 }
 

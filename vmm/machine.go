@@ -105,7 +105,13 @@ func New(cfg Config) (_ *Machine, err error) {
 		cfg.Log = slog.Default()
 	}
 	m := &Machine{cfg: cfg, log: cfg.Log, ended: make(chan event, 8)}
+	netsTaken := false // openNets closes the passed-on taps from then on
 	defer func() {
+		if err != nil && !netsTaken {
+			for _, n := range cfg.Nets {
+				virtionet.CloseTapFDs(n.TapFD)
+			}
+		}
 		if err != nil {
 			if cerr := m.Close(); cerr != nil {
 				m.log.Debug("teardown after failed start", "err", cerr)
@@ -150,6 +156,7 @@ func New(cfg Config) (_ *Machine, err error) {
 	if m.disks, err = openDisks(cfg.Disks); err != nil {
 		return nil, err
 	}
+	netsTaken = true
 	if m.nets, err = openNets(cfg.Nets); err != nil {
 		return nil, err
 	}

@@ -28,33 +28,37 @@ type openedNet struct {
 }
 
 // openNets opens every tap (or takes over the open ones) before KVM is
-// touched.
+// touched. On error it has closed them all, the passed-on ones included.
 func openNets(cfgs []NetConfig) (_ []openedNet, err error) {
 	var nets []openedNet
+	handled := 0 // cfgs[:handled] are in nets, or were closed
 	defer func() {
 		if err != nil {
 			for _, n := range nets {
 				n.tap.Close()
 			}
-		}
-	}()
-	for _, c := range cfgs {
-		mac := c.MAC
-		if mac == nil {
-			if mac, err = virtionet.RandomMAC(); err != nil {
-				return nil, err
+			for _, c := range cfgs[handled:] {
+				virtionet.CloseTapFDs(c.TapFD)
 			}
 		}
+	}()
+	for i, c := range cfgs {
+		handled = i + 1
 		var tap *virtionet.Tap
 		if c.TapFD > 0 {
-			tap, err = virtionet.TapFromFD(c.TapFD)
+			tap, err = virtionet.TapFromFD(c.TapFD) // closes it on error
 		} else {
 			tap, err = virtionet.OpenTap(c.Tap)
 		}
 		if err != nil {
 			return nil, err
 		}
-		nets = append(nets, openedNet{tap: tap, mac: mac})
+		nets = append(nets, openedNet{tap: tap, mac: c.MAC})
+		if c.MAC == nil {
+			if nets[i].mac, err = virtionet.RandomMAC(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return nets, nil
 }

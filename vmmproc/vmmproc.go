@@ -1,15 +1,3 @@
-// Package vmmproc is the process that runs a VM.
-//
-// `govmm run` parses flags, finds images, builds container disks and so on;
-// then, by exec, it becomes govmm-vmm, a small executable that holds the VMM
-// and nothing else (no command-line framework, no image builder, no
-// benchmarks), and hands it a Spec. The process that runs guest code thus
-// maps less code: less resident memory per VM, and less code a hostile
-// guest could find a way into. Exec, not a child process, keeps one process
-// per VM: the same PID, terminal, signals and exit status as before.
-//
-// Without govmm-vmm beside govmm (or at $GOVMM_VMM), govmm runs the VM in
-// its own process: the same Run, only with more of govmm mapped.
 package vmmproc
 
 import (
@@ -26,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 
 	"github.com/govmm/govmm/console"
@@ -142,8 +129,8 @@ func withSpec(env []string, spec Spec) ([]string, error) {
 }
 
 // SpecFromEnv reads the Spec govmm run left in the environment, and takes
-// it out (the guest's disks and command line have no business in a core
-// dump's environment or a child's).
+// it out of what children of this process would inherit (the process's
+// own initial environment, in /proc/PID/environ, keeps it).
 func SpecFromEnv() (Spec, error) {
 	var spec Spec
 	v, ok := os.LookupEnv(specEnv)
@@ -162,14 +149,11 @@ func SpecFromEnv() (Spec, error) {
 // failure of govmm itself (status ExitFailure).
 func Run(ctx context.Context, spec Spec) (code int, err error) {
 	defer func() {
-		var rerr error
+		// A leftover file is worth a warning, not the guest's status.
 		for _, p := range spec.RemoveOnExit {
 			if e := os.RemoveAll(p); e != nil {
-				rerr = multierror.Append(rerr, e)
+				fmt.Fprintf(os.Stderr, "govmm: remove %s: %v\n", p, e)
 			}
-		}
-		if rerr != nil && err == nil {
-			err = rerr
 		}
 	}()
 	level := slog.LevelWarn

@@ -4,12 +4,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/govmm/govmm/vmm"
 )
@@ -91,4 +94,74 @@ func TestExecutable(t *testing.T) {
 func TestExecFailure(t *testing.T) {
 	err := Exec(filepath.Join(t.TempDir(), "missing"), Spec{})
 	assert.ErrorContains(t, err, "exec ")
+}
+
+func TestParseCPUList(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    []int
+		wantErr bool
+	}{
+		{in: "1", want: []int{1}},
+		{in: "0,2", want: []int{0, 2}},
+		{in: "0-3", want: []int{0, 1, 2, 3}},
+		{in: "1, 4-5", want: []int{1, 4, 5}},
+		{in: "", wantErr: true},
+		{in: "x", wantErr: true},
+		{in: "-1", wantErr: true},
+		{in: "3-1", wantErr: true},
+		{in: "99999", wantErr: true},
+	} {
+		set, err := parseCPUList(tc.in)
+		if tc.wantErr {
+			assert.Error(t, err, tc.in)
+			continue
+		}
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, len(tc.want), set.Count(), tc.in)
+		for _, c := range tc.want {
+			assert.True(t, set.IsSet(c), "%s: CPU %d", tc.in, c)
+		}
+	}
+}
+
+// Every thread of the process ends up on the CPUs asked for.
+func TestPinFromEnv(t *testing.T) {
+	var before unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &before))
+	cpu := -1
+	for c := range len(before) * 64 {
+		if before.IsSet(c) {
+			cpu = c
+		}
+	}
+	require.GreaterOrEqual(t, cpu, 0)
+	t.Setenv(CPUsEnv, strconv.Itoa(cpu))
+	require.NoError(t, PinFromEnv())
+	defer func() {
+		restore(t, before)
+		runtime.UnlockOSThread()
+	}()
+	tasks, err := os.ReadDir("/proc/self/task")
+	require.NoError(t, err)
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		require.NoError(t, err)
+		var got unix.CPUSet
+		if err := unix.SchedGetaffinity(tid, &got); err != nil {
+			continue // exited meanwhile
+		}
+		assert.Equal(t, 1, got.Count(), "thread %d", tid)
+		assert.True(t, got.IsSet(cpu), "thread %d", tid)
+	}
+}
+
+func restore(t *testing.T, set unix.CPUSet) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	require.NoError(t, err)
+	for _, task := range tasks {
+		if tid, err := strconv.Atoi(task.Name()); err == nil {
+			_ = unix.SchedSetaffinity(tid, &set)
+		}
+	}
 }

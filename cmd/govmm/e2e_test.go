@@ -46,10 +46,10 @@ func govmmEnv(t *testing.T, env []string, args ...string) (code int, stdout, std
 			args, lastLines(stdout, 15), lastLines(stderr, 60))
 		code, stdout, stderr, timedOut = runGovmm(t, bootTimeout, env, args...)
 	} else if harness.Inside() && strings.Contains(stderr, "triple fault") {
-		// Nested, about one boot in fifteen under heavy disk I/O ends in a
-		// guest triple fault whose cause is not known (README, "No
-		// /dev/kvm?"). It is said here, in the test's log, and the boot is
-		// tried once more; a second one fails the test.
+		// Nested, a boot now and then ends in a guest triple fault lost
+		// below the guest, in QEMU's emulation of AMD-V (README, "No
+		// /dev/kvm?"). It is said here, in the test's log, and the boot
+		// is tried once more; a second one fails the test.
 		t.Logf("govmm %q: the guest triple-faulted inside the nested harness; retrying once. Its console:\n%s\nIts stderr:\n%s",
 			args, lastLines(stdout, 15), lastLines(stderr, 20))
 		code, stdout, stderr, timedOut = runGovmm(t, bootTimeout, env, args...)

@@ -109,8 +109,8 @@ Exit status:
 					return err
 				}
 				if made != "" {
-					// The VMM process removes it when the VM ends;
-					// until that process is started, this one does.
+					// startVM (the VMM's Run, in the end) removes it;
+					// on the ways out before startVM, this does.
 					removeOnExit = append(removeOnExit, made)
 					defer func() {
 						if !vmmStarted {
@@ -245,17 +245,25 @@ func fillDefaultImages(kernel, initrd, vmlinux *string, initrdGiven bool) error 
 
 // startVM runs the VM of spec: in the VMM executable, which replaces this
 // process, or in this process when there is none beside govmm.
+//
+// From here on, spec.RemoveOnExit is startVM's to remove: by the VMM's Run,
+// or here on the ways out before that.
 func startVM(ctx context.Context, spec vmmproc.Spec) error {
-	path, err := vmmproc.Executable()
-	switch {
-	case err == nil:
-		err = vmmproc.Exec(path, spec) // returns only on failure
+	giveUp := func(err error) error {
 		for _, p := range spec.RemoveOnExit {
 			os.RemoveAll(p)
 		}
 		return err
+	}
+	if err := vmmproc.PinFromEnv(); err != nil {
+		return giveUp(err)
+	}
+	path, err := vmmproc.Executable()
+	switch {
+	case err == nil:
+		return giveUp(vmmproc.Exec(path, spec)) // Exec returns only on failure
 	case !errors.Is(err, vmmproc.ErrNoExecutable):
-		return err
+		return giveUp(err)
 	}
 	if spec.Verbose {
 		fmt.Fprintf(os.Stderr, "govmm: %v: running the VM in this process (it maps all of govmm; 'make build' puts %s beside govmm)\n", err, vmmproc.ExecutableName)

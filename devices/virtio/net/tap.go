@@ -70,8 +70,14 @@ func OpenTap(name string) (*Tap, error) {
 
 // TapFromFD takes over fd, a tap opened by OpenTap in this process or
 // another that passed it on (across exec): it checks that fd is a tap with
-// virtio-net headers and sets it up as OpenTap does. The Tap owns fd.
-func TapFromFD(fd int) (*Tap, error) {
+// virtio-net headers and sets it up as OpenTap does. The Tap owns fd; on
+// error, fd is closed.
+func TapFromFD(fd int) (_ *Tap, err error) {
+	defer func() {
+		if err != nil {
+			unix.Close(fd)
+		}
+	}()
 	ifr, err := unix.NewIfreq("")
 	if err != nil {
 		return nil, err
@@ -80,8 +86,11 @@ func TapFromFD(fd int) (*Tap, error) {
 		return nil, fmt.Errorf("descriptor %d is not a tap: TUNGETIFF: %w", fd, err)
 	}
 	name := strings.TrimRight(ifr.Name(), "\x00")
-	if flags := ifr.Uint16(); flags&unix.IFF_TAP == 0 || flags&unix.IFF_VNET_HDR == 0 {
-		return nil, fmt.Errorf("tap %s: opened without virtio-net headers (flags %#x)", name, flags)
+	// IFF_NO_PI is not checked: TUNGETIFF was seen to report it for a
+	// tap opened without it.
+	const want = unix.IFF_TAP | unix.IFF_VNET_HDR
+	if flags := ifr.Uint16(); flags&want != want {
+		return nil, fmt.Errorf("tap %s: not opened as govmm opens taps (flags %#x: want TAP and VNET_HDR)", name, flags)
 	}
 	// It came without close-on-exec (that is how it got here); nothing
 	// this process starts should inherit it.
@@ -97,6 +106,16 @@ func TapFromFD(fd int) (*Tap, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// CloseTapFDs closes the open taps of fds that nothing took over (see
+// TapFromFD), skipping the non-positive ones.
+func CloseTapFDs(fds ...int) {
+	for _, fd := range fds {
+		if fd > 0 {
+			unix.Close(fd)
+		}
+	}
 }
 
 // Name is the tap's interface name.
