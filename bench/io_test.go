@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A govmm round whose guest dies of a triple fault is told apart from
+// other failures (IO runs it again); a round that reports is parsed.
+func TestIORoundTellsTripleFaultsApart(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, script string
+		wantTriple   bool
+		wantErr      bool
+	}{
+		{
+			name: "triple fault",
+			script: "echo 'govmm-agent: started'\n" +
+				"echo 'govmm: the guest ended (reset: vCPU 0: triple fault) before its command reported an exit status' >&2\n",
+			wantTriple: true, wantErr: true,
+		},
+		{
+			name:    "other failure",
+			script:  "echo 'govmm: read kernel: no such file' >&2\nexit 1\n",
+			wantErr: true,
+		},
+		{
+			name: "results",
+			script: "echo 'iobench result name=seqwrite bytes=134217728 ops=128 seconds=1'\n" +
+				"echo 'iobench result name=seqread bytes=134217728 ops=128 seconds=0.5'\n" +
+				"echo 'iobench result name=randread bytes=4096000 ops=1000 seconds=2'\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := filepath.Join(dir, "govmm")
+			require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\n"+tc.script), 0o755))
+			cfg := IOConfig{Govmm: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, MemMiB: 256, Kernel: "k", Initrd: "i"}
+			m, err := ioRound(context.Background(), cfg, "govmm", false)
+			if !tc.wantErr {
+				require.NoError(t, err)
+				assert.InDelta(t, 128, m.SeqWriteMiBs, 0.01)
+				assert.InDelta(t, 256, m.SeqReadMiBs, 0.01)
+				assert.InDelta(t, 500, m.RandReadIOPS, 0.01)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tc.wantTriple, errors.Is(err, errGuestTripleFault), "%v", err)
+		})
+	}
+}
