@@ -44,9 +44,7 @@ func Open(nets []Net) (cfgs []vmm.NetConfig, cmdline []string, err error) {
 	for _, n := range nets {
 		mac := n.MAC
 		if mac == nil {
-			if mac, err = virtionet.RandomMAC(); err != nil {
-				return cfgs, nil, err
-			}
+			mac = virtionet.RandomMAC()
 		}
 		name := n.Tap
 		if n.Auto {
@@ -79,9 +77,7 @@ func Open(nets []Net) (cfgs []vmm.NetConfig, cmdline []string, err error) {
 // Close closes the taps Open opened, for when no VM will take them.
 func Close(cfgs []vmm.NetConfig) {
 	for _, c := range cfgs {
-		if c.TapFD > 0 {
-			unix.Close(c.TapFD)
-		}
+		virtionet.CloseTapFDs(c.TapFD)
 	}
 }
 

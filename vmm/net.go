@@ -53,12 +53,11 @@ func openNets(cfgs []NetConfig) (_ []openedNet, err error) {
 		if err != nil {
 			return nil, err
 		}
-		nets = append(nets, openedNet{tap: tap, mac: c.MAC})
-		if c.MAC == nil {
-			if nets[i].mac, err = virtionet.RandomMAC(); err != nil {
-				return nil, err
-			}
+		mac := c.MAC
+		if mac == nil {
+			mac = virtionet.RandomMAC()
 		}
+		nets = append(nets, openedNet{tap: tap, mac: mac})
 	}
 	return nets, nil
 }

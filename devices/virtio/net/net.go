@@ -97,10 +97,7 @@ type Device struct {
 func New(cfg Config) (*Device, error) {
 	mac := cfg.MAC
 	if mac == nil {
-		var err error
-		if mac, err = RandomMAC(); err != nil {
-			return nil, err
-		}
+		mac = RandomMAC()
 	}
 	if len(mac) != 6 {
 		return nil, fmt.Errorf("virtio-net: MAC %s is not 6 bytes", mac)
@@ -116,12 +113,11 @@ func New(cfg Config) (*Device, error) {
 // An address needs to be unlikely to collide, not unpredictable: math/rand's
 // generator (seeded from the kernel's randomness) is enough, and spares the
 // VMM process crypto/rand's FIPS machinery.
-func RandomMAC() (net.HardwareAddr, error) {
-	mac := make(net.HardwareAddr, 8)
-	binary.LittleEndian.PutUint64(mac, rand.Uint64())
-	mac = mac[:6]
-	mac[0] = mac[0]&^0x01 | 0x02
-	return mac, nil
+func RandomMAC() net.HardwareAddr {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	b[0] = b[0]&^0x01 | 0x02
+	return net.HardwareAddr(b[:6])
 }
 
 // MAC is the guest's address.
