@@ -11,12 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// A govmm round whose guest dies of a triple fault is told apart from
-// other failures (IO runs it again); a round that reports is parsed.
+// A round whose guest dies of a triple fault is told apart from other
+// failures (IO runs it again), under govmm and under QEMU; a round that
+// reports is parsed.
 func TestIORoundTellsTripleFaultsApart(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, script string
+		qemu         bool
 		wantTriple   bool
 		wantErr      bool
 	}{
@@ -25,6 +27,19 @@ func TestIORoundTellsTripleFaultsApart(t *testing.T) {
 			script: "echo 'govmm-agent: started'\n" +
 				"echo 'govmm: the guest ended (reset: vCPU 0: triple fault) before its command reported an exit status' >&2\n",
 			wantTriple: true, wantErr: true,
+		},
+		{
+			name: "QEMU's guest reset",
+			qemu: true,
+			script: "echo 'iobench result name=seqwrite bytes=134217728 ops=128 seconds=1'\n" +
+				"exit 0\n",
+			wantTriple: true, wantErr: true,
+		},
+		{
+			name:    "QEMU's guest failed",
+			qemu:    true,
+			script:  "exit 3\n",
+			wantErr: true,
 		},
 		{
 			name:    "other failure",
@@ -41,8 +56,12 @@ func TestIORoundTellsTripleFaultsApart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := filepath.Join(dir, "govmm")
 			require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\n"+tc.script), 0o755))
-			cfg := IOConfig{Govmm: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, MemMiB: 256, Kernel: "k", Initrd: "i"}
-			m, err := ioRound(context.Background(), cfg, "govmm", false)
+			cfg := IOConfig{Govmm: fake, QEMU: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, MemMiB: 256, Kernel: "k", Initrd: "i"}
+			vmm := "govmm"
+			if tc.qemu {
+				vmm = "qemu-microvm"
+			}
+			m, err := ioRound(context.Background(), cfg, vmm, false)
 			if !tc.wantErr {
 				require.NoError(t, err)
 				assert.InDelta(t, 128, m.SeqWriteMiBs, 0.01)

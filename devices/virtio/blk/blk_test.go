@@ -328,3 +328,92 @@ func TestResetWithRequestsInFlight(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	assert.Empty(t, r.drv.TakeUsed())
 }
+
+// TestBatchServedTogether: requests made available together are served as
+// one batch (on several goroutines, one interrupt), each with its own
+// data, beyond one batch's worth too.
+func TestBatchServedTogether(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		requests   int
+		interrupts int
+	}{
+		{"one request", 1, 1},
+		{"a batch", 40, 1},
+		{"more than a batch", 3*batchMax + 5, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, false, false)
+			heads := make([]uint16, tc.requests)
+			for i := range heads {
+				sector := uint64(i % 64)
+				if i%2 == 0 {
+					heads[i] = r.drv.AddIndirectChain(virtiotest.Buf{Data: header(typeIn, sector)}, virtiotest.Buf{Write: SectorSize}, virtiotest.Buf{Write: 1})
+				} else {
+					// Writes go past the sectors read, each to its own.
+					data := bytes.Repeat([]byte{byte(i)}, SectorSize)
+					heads[i] = r.drv.AddIndirectChain(virtiotest.Buf{Data: append(header(typeOut, uint64(1024+i)), data...)}, virtiotest.Buf{Write: 1})
+				}
+			}
+			require.NoError(t, r.kick.Signal())
+			var used []virtiotest.Used
+			interrupts := 0
+			for len(used) < tc.requests {
+				select {
+				case <-r.interrupts:
+					interrupts++
+					used = append(used, r.drv.TakeUsed()...)
+				case err := <-r.failures:
+					t.Fatalf("device failed: %v", err)
+				case <-time.After(10 * time.Second):
+					t.Fatalf("%d of %d requests used", len(used), tc.requests)
+				}
+			}
+			assert.Len(t, used, tc.requests)
+			// The last batch's interrupt may follow its entries.
+			for interrupts < tc.interrupts {
+				select {
+				case <-r.interrupts:
+					interrupts++
+					continue
+				case <-time.After(time.Second):
+				}
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+			assert.Equal(t, tc.interrupts, interrupts+len(r.interrupts), "one interrupt per batch")
+			img, err := os.ReadFile(r.path)
+			require.NoError(t, err)
+			for i, head := range heads {
+				require.Equal(t, byte(statusOK), r.status(head), "request %d", i)
+				if i%2 == 0 {
+					assert.Equal(t, byte(i%64), r.drv.Writable(head)[0][0], "request %d read its sector", i)
+				} else {
+					off := (1024 + i) * SectorSize
+					assert.Equal(t, bytes.Repeat([]byte{byte(i)}, SectorSize), img[off:off+SectorSize], "request %d wrote its sector", i)
+				}
+			}
+		})
+	}
+}
+
+// TestBatchWithMalformedRequest: a driver error anywhere in a batch fails
+// the device; the rest of the batch does no harm.
+func TestBatchWithMalformedRequest(t *testing.T) {
+	r := newRig(t, false, false)
+	for i := range 8 {
+		if i == 5 {
+			r.drv.AddIndirectChain(virtiotest.Buf{Data: header(typeIn, 0)})
+			continue
+		}
+		r.drv.AddIndirectChain(virtiotest.Buf{Data: header(typeIn, uint64(i))}, virtiotest.Buf{Write: SectorSize}, virtiotest.Buf{Write: 1})
+	}
+	require.NoError(t, r.kick.Signal())
+	select {
+	case err := <-r.failures:
+		assert.Contains(t, err.Error(), "no writable status byte")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the device did not report the driver error")
+	}
+	assert.LessOrEqual(t, len(r.drv.TakeUsed()), 5, "nothing from the malformed request on")
+}

@@ -46,9 +46,22 @@ type netRig struct {
 	kicks      []*virtio.EventFD
 	interrupts chan int
 	failures   chan error
+
+	mu sync.Mutex
+	// rxSignalled is the receive queue's used index at each of its
+	// interrupts, as the device sent them.
+	rxSignalled []uint16
 }
 
 func newNetRig(t *testing.T, features uint64) *netRig {
+	t.Helper()
+	return newNetRigEventIdx(t, features, true)
+}
+
+// newNetRigEventIdx is newNetRig with or without VIRTIO_F_EVENT_IDX:
+// without it, and with interrupts never disabled, every interrupt the
+// device decides on reaches the driver.
+func newNetRigEventIdx(t *testing.T, features uint64, eventIdx bool) *netRig {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	require.NoError(t, err)
@@ -65,7 +78,7 @@ func newNetRig(t *testing.T, features uint64) *netRig {
 		d, err := virtiotest.NewDriver(QueueSize, 4<<20)
 		require.NoError(t, err)
 		t.Cleanup(func() { assert.NoError(t, d.Close()) })
-		d.Cfg.EventIdx, d.Cfg.Indirect = true, true
+		d.Cfg.EventIdx, d.Cfg.Indirect = eventIdx, true
 		q, err := virtio.NewQueue(d.Mem, d.Cfg)
 		require.NoError(t, err)
 		queues = append(queues, q)
@@ -79,11 +92,18 @@ func newNetRig(t *testing.T, features uint64) *netRig {
 		}
 	}
 	require.NoError(t, dev.Activate(&virtio.Activation{
-		Features:  features,
-		Queues:    queues,
-		Kicks:     r.kicks,
-		Interrupt: func(q int) { r.interrupts <- q },
-		Fail:      func(err error) { r.failures <- err },
+		Features: features,
+		Queues:   queues,
+		Kicks:    r.kicks,
+		Interrupt: func(q int) {
+			if q == rxQueue {
+				r.mu.Lock()
+				r.rxSignalled = append(r.rxSignalled, r.rx.UsedIdx())
+				r.mu.Unlock()
+			}
+			r.interrupts <- q
+		},
+		Fail: func(err error) { r.failures <- err },
 	}))
 	t.Cleanup(func() {
 		dev.Reset()
@@ -427,6 +447,65 @@ func TestReceiveStream(t *testing.T) {
 			if bufSize == 4096 {
 				assert.Positive(t, r.dev.Stats().RxDirect, "the stream used both receive paths")
 			}
+		})
+	}
+}
+
+// TestReceiveCoalescesInterrupts: a burst of frames is signalled every
+// rxCoalesceFrames frames and at its end, and at every frame once the
+// guest's buffers run low.
+func TestReceiveCoalescesInterrupts(t *testing.T) {
+	const frames = 40
+	seq := func(from, to uint16) []uint16 {
+		var s []uint16
+		for i := from; i <= to; i++ {
+			s = append(s, i)
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name    string
+		buffers int
+		want    []uint16 // used index at each interrupt
+	}{
+		{"plenty of buffers", 200, []uint16{16, 32, 40}},
+		// Below a quarter of the queue (64) left from the 7th frame on.
+		{"buffers running low", 70, seq(7, frames)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newNetRigEventIdx(t, 0, false)
+			// With no buffers yet, the device takes the first frame, holds
+			// it and stops reading the port; the rest wait there, and all
+			// arrive as one burst once there are buffers.
+			_, err := unix.Write(r.host, frame(100, 0))
+			require.NoError(t, err)
+			assert.Eventually(t, func() bool {
+				n, err := unix.IoctlGetInt(r.port.fd, unix.SIOCINQ)
+				return err == nil && n == 0
+			}, 10*time.Second, time.Millisecond, "the device takes the first frame")
+			time.Sleep(50 * time.Millisecond) // and goes back to waiting
+			for i := 1; i < frames; i++ {
+				_, err := unix.Write(r.host, frame(100, byte(i)))
+				require.NoError(t, err)
+			}
+			for range tc.buffers {
+				r.rx.AddChain(virtiotest.Buf{Write: 2048})
+			}
+			require.NoError(t, r.kicks[rxQueue].Signal())
+			used := r.usedAtLeast(r.rx, frames)
+			require.Len(t, used, frames)
+			for i, u := range used {
+				require.Equal(t, uint32(VnetHdrSize+100), u.Len, "frame %d", i)
+			}
+			assert.Eventually(t, func() bool {
+				r.mu.Lock()
+				defer r.mu.Unlock()
+				return len(r.rxSignalled) >= len(tc.want)
+			}, 10*time.Second, 5*time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // no more may follow
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			assert.Equal(t, tc.want, r.rxSignalled)
 		})
 	}
 }
