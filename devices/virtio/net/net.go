@@ -53,6 +53,9 @@ const (
 	// refill in time (see receive).
 	rxCoalesceFrames = 16
 	rxLowWater       = 4
+	// burstFrames is the most frames moved one way before the worker
+	// turns to the other (see run).
+	burstFrames = 32
 )
 
 // Port is the host side of the link: a tap, or a fake in tests.
@@ -247,8 +250,13 @@ func (w *worker) run() {
 	doTx, doRx := true, true
 	wantTap := true
 	for {
+		// Each direction gets at most burstFrames frames before the worker
+		// looks at the other: a bulk stream one way must not hold up the
+		// ACKs going the other, which pace it (QEMU's tap backend, too,
+		// stops reading after 50 frames).
+		txMore := false
 		if doTx && !w.broken {
-			w.transmit()
+			txMore = w.transmit()
 		}
 		if doRx && !w.broken {
 			wantTap = w.receive()
@@ -259,8 +267,14 @@ func (w *worker) run() {
 		if wantTap && !w.broken {
 			fds[pollTap].Fd = int32(w.dev.port.FD())
 		}
+		// With transmit chains left, only a look: they are served next.
+		timeout := -1
+		if txMore {
+			timeout = 0
+		}
+		virtio.YieldBeforeWait()
 		for {
-			_, err := unix.Poll(fds, -1)
+			_, err := unix.Poll(fds, timeout)
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
@@ -274,11 +288,11 @@ func (w *worker) run() {
 			return
 		}
 		w.dev.wakeups.Add(1)
-		doTx, doRx = false, fds[pollTap].Revents != 0
+		doTx, doRx = txMore, fds[pollTap].Revents != 0
 		if fds[pollTxKick].Revents != 0 {
 			n := w.act.Kicks[txQueue].DrainCount()
 			w.dev.txKicks.Add(n)
-			doTx = n > 0
+			doTx = doTx || n > 0
 		}
 		if fds[pollRxKick].Revents != 0 {
 			n := w.act.Kicks[rxQueue].DrainCount()
@@ -288,26 +302,36 @@ func (w *worker) run() {
 	}
 }
 
-// transmit writes every available transmit chain to the tap.
-func (w *worker) transmit() {
+// transmit writes available transmit chains to the tap, up to burstFrames
+// of them. It returns true if it stopped there with more available (and
+// notifications still off), false once the queue is empty with
+// notifications on.
+func (w *worker) transmit() bool {
 	q := w.tx
+	sent := 0
 	for !w.ctl.Stopping() {
 		q.SetNotify(false)
 		for !w.ctl.Stopping() {
+			if sent == burstFrames {
+				return true
+			}
 			ok, err := q.Next(&w.chain)
 			if err != nil {
 				w.fail(err)
-				return
+				return false
 			}
 			if !ok {
 				break
 			}
 			w.send(&w.chain)
+			sent++
 			if err := q.Push(w.chain.Head, 0); err != nil {
 				w.fail(err)
-				return
+				return false
 			}
-			// As on receive: completions are offered as they happen.
+			// Unlike receive, completions are offered as they happen: a
+			// guest's TCP sends more of a socket's data only as the
+			// buffers of what it sent come back (TCP small queues).
 			if q.NeedsInterrupt() {
 				w.act.Interrupt(txQueue)
 			}
@@ -316,12 +340,13 @@ func (w *worker) transmit() {
 		more, err := q.Pending()
 		if err != nil {
 			w.fail(err)
-			return
+			return false
 		}
 		if !more {
 			break
 		}
 	}
+	return false
 }
 
 // send writes one frame, header first, to the tap; frames the tap cannot
@@ -382,7 +407,9 @@ func (w *worker) receive() bool {
 			signal()
 		}
 	}()
+	sinceBurst := 0
 	delivered := func() {
+		sinceBurst++
 		sinceSignal++
 		if sinceSignal >= rxCoalesceFrames {
 			signal()
@@ -393,6 +420,9 @@ func (w *worker) receive() bool {
 		}
 	}
 	for !w.ctl.Stopping() {
+		if sinceBurst == burstFrames {
+			return true // the tap is polled again, and is still readable
+		}
 		if w.pending == 0 && w.mergeable && w.lastFrame >= directMin {
 			// In a bulk stream (the last frame was large), read the
 			// frame straight into the guest's buffers, if they can hold

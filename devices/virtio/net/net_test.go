@@ -509,3 +509,20 @@ func TestReceiveCoalescesInterrupts(t *testing.T) {
 		})
 	}
 }
+
+// TestTransmitBurstsContinueWithoutKicks: more chains than one burst
+// (burstFrames) all go out on one notification: between bursts the worker
+// looks at the other direction and comes back by itself.
+func TestTransmitBurstsContinueWithoutKicks(t *testing.T) {
+	r := newNetRig(t, 0)
+	const frames = 3*burstFrames + 5
+	for i := range frames {
+		r.tx.AddChain(virtiotest.Buf{Data: frame(64, byte(i))})
+	}
+	require.NoError(t, r.kicks[txQueue].Signal())
+	for i := range frames {
+		require.Equal(t, frame(64, byte(i)), r.hostRead(), "frame %d", i)
+	}
+	assert.Len(t, r.usedAtLeast(r.tx, frames), frames)
+	assert.Equal(t, uint64(1), r.dev.Stats().TxKicks)
+}
