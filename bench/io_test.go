@@ -6,20 +6,22 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// A round whose guest dies of a triple fault is told apart from other
-// failures (IO runs it again), under govmm and under QEMU; a round that
-// reports is parsed.
+// A round whose guest dies of a triple fault or hangs is told apart from
+// other failures (IO runs it again), under govmm and under QEMU; a round
+// that reports is parsed.
 func TestIORoundTellsTripleFaultsApart(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, script string
 		qemu         bool
 		wantTriple   bool
+		wantHung     bool
 		wantErr      bool
 	}{
 		{
@@ -34,6 +36,12 @@ func TestIORoundTellsTripleFaultsApart(t *testing.T) {
 			script: "echo 'iobench result name=seqwrite bytes=134217728 ops=128 seconds=1'\n" +
 				"exit 0\n",
 			wantTriple: true, wantErr: true,
+		},
+		{
+			name:     "guest hung",
+			script:   "echo 'govmm-agent: started'\nexec sleep 60\n",
+			wantHung: true,
+			wantErr:  true,
 		},
 		{
 			name:    "QEMU's guest failed",
@@ -56,7 +64,8 @@ func TestIORoundTellsTripleFaultsApart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := filepath.Join(dir, "govmm")
 			require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\n"+tc.script), 0o755))
-			cfg := IOConfig{Govmm: fake, QEMU: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, MemMiB: 256, Kernel: "k", Initrd: "i"}
+			cfg := IOConfig{Govmm: fake, QEMU: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, MemMiB: 256, Kernel: "k", Initrd: "i",
+				RoundTimeout: time.Second}
 			vmm := "govmm"
 			if tc.qemu {
 				vmm = "qemu-microvm"
@@ -71,6 +80,17 @@ func TestIORoundTellsTripleFaultsApart(t *testing.T) {
 			}
 			require.Error(t, err)
 			assert.Equal(t, tc.wantTriple, errors.Is(err, errGuestTripleFault), "%v", err)
+			assert.Equal(t, tc.wantHung, errors.Is(err, errGuestHung), "%v", err)
+			assert.Equal(t, tc.wantTriple || tc.wantHung, roundLost(err) != nil, "worth another round")
 		})
 	}
+}
+
+func TestIORoundTimeoutGrowsWithTheWork(t *testing.T) {
+	small := ioRoundTimeout(IOConfig{DiskMiB: 128, NetMiB: 64, RandSeconds: 3})
+	big := ioRoundTimeout(IOConfig{DiskMiB: 1024, NetMiB: 1024, RandSeconds: 30})
+	assert.GreaterOrEqual(t, small, 2*time.Minute)
+	assert.Less(t, small, 5*time.Minute, "a hung round of the defaults costs minutes, not ten")
+	assert.Greater(t, big, small+10*time.Minute, "4 GiB moved")
+	assert.Equal(t, time.Second, ioRoundTimeout(IOConfig{RoundTimeout: time.Second}))
 }
