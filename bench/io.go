@@ -291,7 +291,7 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 }
 
 // ioRoundTimeout bounds one VM's whole round: nested, a round of the
-// default sizes takes 15-40 s; the bound leaves two minutes for the boot
+// default sizes takes 20-40 s; the bound leaves two minutes for the boot
 // and the unexpected, and 1 s per 5 MiB moved (the slowest rate seen
 // nested is about 30 MiB/s).
 func ioRoundTimeout(cfg IOConfig) time.Duration {

@@ -87,7 +87,7 @@ func TestIORoundTellsTripleFaultsApart(t *testing.T) {
 }
 
 func TestIORoundTimeoutGrowsWithTheWork(t *testing.T) {
-	small := ioRoundTimeout(IOConfig{DiskMiB: 128, NetMiB: 64, RandSeconds: 3})
+	small := ioRoundTimeout(IOConfig{DiskMiB: 128, NetMiB: 256, RandSeconds: 3})
 	big := ioRoundTimeout(IOConfig{DiskMiB: 1024, NetMiB: 1024, RandSeconds: 30})
 	assert.GreaterOrEqual(t, small, 2*time.Minute)
 	assert.Less(t, small, 5*time.Minute, "a hung round of the defaults costs minutes, not ten")

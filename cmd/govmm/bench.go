@@ -175,7 +175,7 @@ ratios, never the times.`,
 	f.StringVar(&qemu, "qemu", "qemu-system-x86_64", "the QEMU to compare with; its row is skipped when it is missing")
 	f.StringSliceVar(&suites, "suites", []string{"boot", "io", "container"}, "what to measure: boot, io, container")
 	f.IntVar(&diskMiB, "disk-mib", 128, "io: MiB written and read sequentially (and the random reads' range)")
-	f.IntVar(&netMiB, "net-mib", 64, "io: MiB sent each way over TCP")
+	f.IntVar(&netMiB, "net-mib", 256, "io: MiB sent each way over TCP (shorter transfers are mostly TCP ramp-up and noise, nested)")
 	f.IntVar(&randSeconds, "rand-seconds", 3, "io: seconds of 4 KiB random reads")
 	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file ('-': stdout)")
 	f.StringVar(&fromPath, "from", "", "measure nothing: print the tables of a saved --json report, and draw its --chart")
