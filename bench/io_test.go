@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +96,46 @@ func TestIORoundTimeoutGrowsWithTheWork(t *testing.T) {
 	assert.Less(t, small, 5*time.Minute, "a hung round of the defaults costs minutes, not ten")
 	assert.Greater(t, big, small+10*time.Minute, "4 GiB moved")
 	assert.Equal(t, time.Second, ioRoundTimeout(IOConfig{RoundTimeout: time.Second}))
+}
+
+// TestIORunsLostRoundsAgain: a round lost to the harness's known problems
+// is run again, up to maxRoundReruns times, and the report says so; one
+// more loss fails the benchmark.
+func TestIORunsLostRoundsAgain(t *testing.T) {
+	results := "echo 'iobench result name=seqwrite bytes=134217728 ops=128 seconds=1'\n" +
+		"echo 'iobench result name=seqread bytes=134217728 ops=128 seconds=0.5'\n" +
+		"echo 'iobench result name=randread bytes=4096000 ops=1000 seconds=2'\n" +
+		"echo 'iobench result name=tcpsend bytes=67108864 ops=64 seconds=1'\n" +
+		"echo 'iobench result name=tcprecv bytes=67108864 ops=64 seconds=1'\n"
+	for _, tc := range []struct {
+		name    string
+		losses  int
+		wantErr bool
+	}{
+		{"no loss", 0, false},
+		{"lost twice", maxRoundReruns, false},
+		{"lost once too often", maxRoundReruns + 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fake := filepath.Join(dir, "govmm")
+			// The first tc.losses runs hang (past RoundTimeout); the
+			// next ones report.
+			script := fmt.Sprintf("#!/bin/sh\nn=$(cat %[1]s/count 2>/dev/null || echo 0)\necho $((n+1)) > %[1]s/count\n"+
+				"if [ $n -lt %[2]d ]; then exec sleep 60; fi\n%[3]s", dir, tc.losses, results)
+			require.NoError(t, os.WriteFile(fake, []byte(script), 0o755))
+			var progress bytes.Buffer
+			rep, err := IO(context.Background(), IOConfig{Govmm: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, NetMiB: 1,
+				MemMiB: 256, Kernel: "k", Initrd: "i", Rounds: 1, Progress: &progress, RoundTimeout: 300 * time.Millisecond})
+			if tc.wantErr {
+				require.Error(t, err)
+				assert.ErrorIs(t, err, errGuestHung)
+				return
+			}
+			require.NoError(t, err)
+			assert.Len(t, rep.RetriedRounds, tc.losses)
+			assert.InDelta(t, 128, rep.Rows[0].Median.SeqWriteMiBs, 0.01)
+			assert.Equal(t, tc.losses, strings.Count(progress.String(), "running the round again"))
+		})
+	}
 }
