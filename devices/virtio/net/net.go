@@ -391,10 +391,11 @@ func (w *worker) receive() bool {
 	// signalled when the burst ends (the tap is empty, the guest's buffers
 	// ran out, the worker stops), after rxCoalesceFrames frames, or when
 	// its buffers run low, whichever comes first. Each interrupt costs
-	// the guest an exit and a NAPI poll (much more when it runs nested),
-	// and a frame at a time, a bulk download cost it twice as many
-	// interrupts as under QEMU. Waiting for the burst's end alone would
-	// let the ring run dry before the guest starts refilling it.
+	// the guest an exit and a NAPI poll (much more when it runs nested):
+	// signalled a frame at a time, a bulk download took as many receive
+	// interrupts as under QEMU or more; coalesced, about half as many.
+	// Waiting for the burst's end alone would let the ring run dry
+	// before the guest starts refilling it.
 	sinceSignal := 0
 	signal := func() {
 		sinceSignal = 0
@@ -415,11 +416,16 @@ func (w *worker) receive() bool {
 			signal()
 			return
 		}
-		if left, err := q.Available(); err == nil && left < q.Size()/rxLowWater {
+		left, err := q.Available()
+		if err != nil {
+			w.fail(err)
+			return
+		}
+		if left < q.Size()/rxLowWater {
 			signal()
 		}
 	}
-	for !w.ctl.Stopping() {
+	for !w.ctl.Stopping() && !w.broken {
 		if sinceBurst == burstFrames {
 			return true // the tap is polled again, and is still readable
 		}
