@@ -21,6 +21,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govmm/govmm/harness"
 )
 
 // asNetPeerEnv makes the test binary the host side of the network test: in
@@ -127,15 +129,25 @@ func TestNetTCPTransfer(t *testing.T) {
 			"netcat $GOVMM_HOST_ADDR %d < /dev/null > /tmp/down && shasum -a 256 /tmp/down && wc -c /tmp/down",
 		netTransferBytes>>20, uploadPort, downloadPort)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 4*bootTimeout)
-	defer cancel()
 	exe, err := os.Executable()
 	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, exe, "run", "--mem", "512M", "--net", "auto", "--", "sh", "-c", guestScript)
-	cmd.Env = append(os.Environ(), asNetPeerEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
-	cmd.WaitDelay = 5 * time.Second
-	out, err := cmd.CombinedOutput()
+	transfer := func() (out []byte, timedOut bool, err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*bootTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, exe, "run", "--mem", "512M", "--net", "auto", "--", "sh", "-c", guestScript)
+		cmd.Env = append(os.Environ(), asNetPeerEnv+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+		cmd.WaitDelay = 5 * time.Second
+		out, err = cmd.CombinedOutput()
+		return out, ctx.Err() != nil, err
+	}
+	out, timedOut, err := transfer()
+	if harness.Inside() && (timedOut || strings.Contains(string(out), "triple fault) before its command reported")) {
+		// The nested harness's known problem (README, "No /dev/kvm?"),
+		// as in govmmEnv: said in the log, and tried once more.
+		t.Logf("the guest hung or triple-faulted inside the nested harness; retrying once. Output:\n%s", lastLines(string(out), 20))
+		out, _, err = transfer()
+	}
 	require.NoError(t, err, "output:\n%s", out)
 	text := strings.ReplaceAll(string(out), "\r\n", "\n") // the guest's tty turns \n into \r\n
 

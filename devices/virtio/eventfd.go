@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -136,6 +137,7 @@ func (r *Runner) Stop() error {
 type Waiter struct {
 	kicks []*EventFD
 	fds   []unix.PollFd
+	yield Yielder
 }
 
 // NewWaiter waits on kicks, one per queue (nil entries are skipped), and on
@@ -158,7 +160,7 @@ func NewWaiter(stopFD int, kicks []*EventFD) *Waiter {
 // worker is told to stop.
 func (w *Waiter) Wait(kicked []bool) ([]bool, bool, error) {
 	kicked = append(kicked[:0], make([]bool, len(w.kicks))...)
-	YieldBeforeWait()
+	w.yield.BeforeWait()
 	for {
 		_, err := unix.Poll(w.fds, -1)
 		if errors.Is(err, unix.EINTR) {
@@ -182,13 +184,26 @@ func (w *Waiter) Wait(kicked []bool) ([]bool, bool, error) {
 	}
 }
 
-// YieldBeforeWait lets the Go scheduler start a new time slice for the
-// calling device worker; workers call it each time before they block.
+// Yielder lets the Go scheduler start a new time slice for a device
+// worker, now and then: workers call BeforeWait each time before they
+// block. The zero value is ready for use; each worker has its own.
 //
 // A worker that only ever blocks in system calls never goes through the
 // scheduler, so after 10 ms the runtime's monitor thread (sysmon) takes it
 // for a long-running goroutine: it retakes its P in the next system call,
 // and each retake keeps sysmon polling every 20 µs. Measured in the nested
 // harness during the io benchmark, sysmon took 10-12% of a CPU; with a
-// yield per wakeup, 3%. A yield is far cheaper than the wakeups it saves.
-func YieldBeforeWait() { runtime.Gosched() }
+// yield per wakeup, 3%. A yield has a cost of its own (the scheduler may
+// wake another thread to look for work), so it comes at most once per
+// yieldEvery, well inside sysmon's 10 ms.
+type Yielder struct{ last time.Time }
+
+const yieldEvery = time.Millisecond
+
+// BeforeWait yields if the last yield was yieldEvery ago or more.
+func (y *Yielder) BeforeWait() {
+	if now := time.Now(); now.Sub(y.last) >= yieldEvery {
+		y.last = now
+		runtime.Gosched()
+	}
+}

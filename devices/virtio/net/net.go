@@ -223,6 +223,7 @@ type worker struct {
 	// lastFrame is the size of the last frame received: receiveDirect
 	// is tried only after large ones.
 	lastFrame int
+	yield     virtio.Yielder
 }
 
 func (w *worker) fail(err error) {
@@ -272,7 +273,7 @@ func (w *worker) run() {
 		if txMore {
 			timeout = 0
 		}
-		virtio.YieldBeforeWait()
+		w.yield.BeforeWait()
 		for {
 			_, err := unix.Poll(fds, timeout)
 			if errors.Is(err, unix.EINTR) {
