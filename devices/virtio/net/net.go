@@ -223,7 +223,6 @@ type worker struct {
 	// lastFrame is the size of the last frame received: receiveDirect
 	// is tried only after large ones.
 	lastFrame int
-	yield     virtio.Yielder
 }
 
 func (w *worker) fail(err error) {
@@ -273,7 +272,7 @@ func (w *worker) run() {
 		if txMore {
 			timeout = 0
 		}
-		w.yield.BeforeWait()
+		virtio.YieldBeforeWait()
 		for {
 			_, err := unix.Poll(fds, timeout)
 			if errors.Is(err, unix.EINTR) {
