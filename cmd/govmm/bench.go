@@ -85,8 +85,13 @@ ratios, never the times.`,
 				}
 				return rep.finish(cmd, jsonPath, chartPath)
 			}
-			if rounds < 1 {
-				return usageError{fmt.Errorf("--rounds %d: need at least 1", rounds)}
+			for _, f := range []struct {
+				name string
+				v    int
+			}{{"rounds", rounds}, {"disk-mib", diskMiB}, {"net-mib", netMiB}, {"rand-seconds", randSeconds}} {
+				if f.v < 1 {
+					return usageError{fmt.Errorf("--%s %d: need at least 1", f.name, f.v)}
+				}
 			}
 			if err := needKVM("bench"); err != nil {
 				return err

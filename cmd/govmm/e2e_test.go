@@ -261,3 +261,17 @@ func TestGuestFindsPCIHostBridge(t *testing.T) {
 	assert.Contains(t, out, "0x060000\n0x8086\n", "host bridge class and vendor")
 	assert.Contains(t, out, "acpi-APIC\nacpi-DSDT\nacpi-FACP\n", "ACPI tables, and the end of the output")
 }
+
+// TestBenchRejectsBadSizes: counts and sizes below 1 are usage errors that
+// name the flag, before anything is measured.
+func TestBenchRejectsBadSizes(t *testing.T) {
+	t.Parallel()
+	for _, flag := range []string{"--rounds", "--disk-mib", "--net-mib", "--rand-seconds"} {
+		t.Run(flag, func(t *testing.T) {
+			code, _, errOut := govmm(t, "bench", "--suites", "io", flag, "0")
+			assert.Equal(t, exitUsage, code, "stderr:\n%s", errOut)
+			assert.Contains(t, errOut, flag+" 0: need at least 1")
+			assert.NotContains(t, errOut, "panic:")
+		})
+	}
+}

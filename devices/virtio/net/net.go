@@ -273,8 +273,10 @@ func (w *worker) run() {
 			timeout = 0
 		}
 		virtio.YieldBeforeWait()
+		var ready int
 		for {
-			_, err := unix.Poll(fds, timeout)
+			var err error
+			ready, err = unix.Poll(fds, timeout)
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
@@ -287,7 +289,9 @@ func (w *worker) run() {
 		if fds[pollStop].Revents != 0 {
 			return
 		}
-		w.dev.wakeups.Add(1)
+		if ready > 0 { // not the mere look between transmit bursts
+			w.dev.wakeups.Add(1)
+		}
 		doTx, doRx = txMore, fds[pollTap].Revents != 0
 		if fds[pollTxKick].Revents != 0 {
 			n := w.act.Kicks[txQueue].DrainCount()
