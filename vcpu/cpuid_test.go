@@ -18,14 +18,19 @@ func TestGuestCPUID(t *testing.T) {
 		{Function: 0x40000001, EAX: 0x1fffff},
 		{Function: 0x8000001e, EAX: 0x99},
 	}
-	for _, tc := range []struct{ id, count int }{{0, 1}, {3, 4}, {253, 254}} {
-		got := GuestCPUID(supported, tc.id, tc.count)
+	for _, tc := range []struct {
+		id, count   int
+		tscDeadline bool
+	}{{0, 1, true}, {3, 4, false}, {253, 254, true}} {
+		got := GuestCPUID(supported, tc.id, tc.count, tc.tscDeadline)
 		assert.Len(t, got, len(supported))
 		leaf1 := got[1]
 		assert.Equal(t, uint32(tc.id), leaf1.EBX>>24, "APIC ID of vCPU %d", tc.id)
 		assert.Equal(t, uint32(tc.count), (leaf1.EBX>>16)&0xff, "logical CPU count")
 		assert.Equal(t, uint32(0x0800), leaf1.EBX&0xffff, "CLFLUSH size and brand index kept")
 		assert.NotZero(t, leaf1.ECX&ecxHypervisor, "hypervisor bit")
+		assert.Equal(t, tc.tscDeadline, leaf1.ECX&ecxTSCDeadline != 0, "TSC-deadline timer bit")
+		assert.Equal(t, uint32(0x1), leaf1.ECX&0xffff, "other feature bits kept")
 		assert.Equal(t, uint32(tc.id), got[2].EDX, "x2APIC ID, sub-leaf 0")
 		assert.Equal(t, uint32(tc.id), got[3].EDX, "x2APIC ID, sub-leaf 1")
 		assert.Equal(t, uint32(tc.id), got[6].EAX, "AMD extended APIC ID")

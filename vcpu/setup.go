@@ -36,11 +36,12 @@ const (
 )
 
 // Configure prepares vCPU id of count: CPUID from what KVM supports with
-// this vCPU's topology, the boot MSRs, a reset FPU, and the local APIC's
+// this vCPU's topology (and the TSC-deadline timer if tscDeadline, see
+// GuestCPUID), the boot MSRs, a reset FPU, and the local APIC's
 // LINT0 as ExtINT (the legacy PIC's output) and LINT1 as NMI, the wiring
 // the MP table describes.
-func Configure(cpu *kvm.VCPU, supported []kvm.CPUIDEntry2, id, count int) error {
-	if err := cpu.SetCPUID2(GuestCPUID(supported, id, count)); err != nil {
+func Configure(cpu *kvm.VCPU, supported []kvm.CPUIDEntry2, id, count int, tscDeadline bool) error {
+	if err := cpu.SetCPUID2(GuestCPUID(supported, id, count, tscDeadline)); err != nil {
 		return fmt.Errorf("configure vcpu %d: %w", id, err)
 	}
 	if err := cpu.SetMSRs(bootMSRs); err != nil {

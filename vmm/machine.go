@@ -217,13 +217,16 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// An error here is an old kernel without the capability: the guest
+	// then falls back to the count-down timer.
+	tscDeadline, _ := m.sys.CheckExtension(kvm.CapTSCDeadlineTimer)
 	for id := 0; id < cfg.CPUs; id++ {
 		cpu, err := m.vm.CreateVCPU(id)
 		if err != nil {
 			return nil, err
 		}
 		m.cpus = append(m.cpus, cpu)
-		if err := vcpu.Configure(cpu, supported, id, cfg.CPUs); err != nil {
+		if err := vcpu.Configure(cpu, supported, id, cfg.CPUs, tscDeadline > 0); err != nil {
 			return nil, err
 		}
 		m.runs = append(m.runs, vcpu.NewRunner(cpu, m.devs.pio, m.devs.mmio))
