@@ -139,3 +139,21 @@ func TestIORunsLostRoundsAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestIOAlternatesWhichVMMGoesFirst: each VMM runs first in every other
+// round, so neither always inherits the other's leftovers.
+func TestIOAlternatesWhichVMMGoesFirst(t *testing.T) {
+	vmms := []string{"govmm", "qemu-microvm"}
+	for _, tc := range []struct {
+		round int
+		want  []string
+	}{
+		{1, []string{"govmm", "qemu-microvm"}},
+		{2, []string{"qemu-microvm", "govmm"}},
+		{3, []string{"govmm", "qemu-microvm"}},
+		{8, []string{"qemu-microvm", "govmm"}},
+	} {
+		assert.Equal(t, tc.want, inRoundOrder(tc.round, vmms), "round %d", tc.round)
+	}
+	assert.Equal(t, []string{"govmm", "qemu-microvm"}, vmms, "the VMMs' list must not be reordered in place")
+}

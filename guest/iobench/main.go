@@ -9,9 +9,10 @@
 //
 //	iobench seqwrite DEVICE MIB     write MIB MiB in 1 MiB blocks, then fdatasync
 //	iobench seqread DEVICE MIB      read MIB MiB in 1 MiB blocks
-//	iobench randread DEVICE MIB SECONDS
+//	iobench randread DEVICE MIB SECONDS [DEPTH]
 //	                                4 KiB reads at random offsets in the first
-//	                                MIB MiB, 4 in flight, for SECONDS
+//	                                MIB MiB, DEPTH in flight (default 4), for
+//	                                SECONDS
 //	iobench tcpsend ADDR MIB        send MIB MiB to ADDR (host:port)
 //	iobench tcprecv ADDR            receive from ADDR until it closes
 package main
@@ -66,7 +67,16 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		return randomRead(args[1], mib, time.Duration(secs)*time.Second)
+		depth := 4
+		if len(args) > 4 {
+			if depth, err = num(4); err != nil {
+				return err
+			}
+			if depth < 1 {
+				return fmt.Errorf("randread: depth %d: need at least 1", depth)
+			}
+		}
+		return randomRead(args[1], mib, time.Duration(secs)*time.Second, depth)
 	case "tcpsend":
 		mib, err := num(2)
 		if err != nil {
@@ -130,8 +140,8 @@ func sequential(name, dev string, mib int) error {
 	return nil
 }
 
-func randomRead(dev string, mib int, d time.Duration) error {
-	const size, depth = 4096, 4
+func randomRead(dev string, mib int, d time.Duration, depth int) error {
+	const size = 4096
 	blocks := int64(mib) * block / size
 	if blocks == 0 {
 		return errors.New("randread: range too small")
