@@ -71,7 +71,8 @@ type vmmRun struct {
 var guestCommand = []string{"true"}
 
 // Boot runs the benchmark: Rounds boots per VMM, interleaved so that drift
-// in the machine's speed hits both alike.
+// in the machine's speed hits both alike, in an order reversed every other
+// round (inRoundOrder).
 func Boot(ctx context.Context, cfg BootConfig) (*BootReport, error) {
 	word, err := guest.EncodeCommand(guestCommand)
 	if err != nil {
@@ -112,8 +113,13 @@ func Boot(ctx context.Context, cfg BootConfig) (*BootReport, error) {
 	}
 
 	samples := make([][]Sample, len(runs))
+	order := make([]int, len(runs))
+	for i := range order {
+		order[i] = i
+	}
 	for round := 1; round <= cfg.Rounds; round++ {
-		for i, r := range runs {
+		for _, i := range inRoundOrder(round, order) {
+			r := runs[i]
 			if r.skip != "" {
 				continue
 			}

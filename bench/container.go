@@ -87,7 +87,8 @@ type startRun struct {
 }
 
 // Container runs the benchmark: Rounds starts per row, interleaved so that
-// drift in the machine's speed hits every row alike.
+// drift in the machine's speed hits every row alike, in an order reversed
+// every other round (inRoundOrder).
 func Container(ctx context.Context, cfg ContainerConfig) (*ContainerReport, error) {
 	trueWord, err := guest.EncodeCommand([]string{"true"})
 	if err != nil {
@@ -133,7 +134,7 @@ func Container(ctx context.Context, cfg ContainerConfig) (*ContainerReport, erro
 	rows := []*startRun{host, govmm, inVM, qemu}
 
 	for round := 1; round <= cfg.Rounds; round++ {
-		for _, r := range rows {
+		for _, r := range inRoundOrder(round, rows) {
 			if r.row.Skipped != "" {
 				continue
 			}
