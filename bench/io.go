@@ -41,6 +41,12 @@ type IOConfig struct {
 	// RoundTimeout, when not zero, replaces the bound ioRoundTimeout
 	// computes for one VM's round (tests).
 	RoundTimeout time.Duration
+	// AfterRound, when set, gets the report of the rounds done so far
+	// after each round but the last (RoundsDone set): a
+	// caller saves it, so that a run cut short (the nested harness's
+	// outer guest can die in a long run) keeps its finished rounds. An
+	// error from it ends the run.
+	AfterRound func(*IOReport) error
 }
 
 // IOMetrics are one VMM's figures, the medians over the rounds.
@@ -63,14 +69,18 @@ type IORow struct {
 
 // IOReport is a whole I/O benchmark.
 type IOReport struct {
-	Date       time.Time `json:"date"`
-	Where      string    `json:"where"`
-	Rounds     int       `json:"rounds"`
-	DiskMiB    int       `json:"disk_mib"`
-	NetMiB     int       `json:"net_mib"`
-	NetSkipped string    `json:"net_skipped,omitempty"`
-	Rows       []IORow   `json:"rows"`
-	Distortion string    `json:"distortion,omitempty"`
+	Date   time.Time `json:"date"`
+	Where  string    `json:"where"`
+	Rounds int       `json:"rounds"`
+	// RoundsDone is set only in the reports AfterRound gets during a
+	// run: the rounds their medians cover, fewer than Rounds. A finished
+	// report leaves it out.
+	RoundsDone int     `json:"rounds_done,omitempty"`
+	DiskMiB    int     `json:"disk_mib"`
+	NetMiB     int     `json:"net_mib"`
+	NetSkipped string  `json:"net_skipped,omitempty"`
+	Rows       []IORow `json:"rows"`
+	Distortion string  `json:"distortion,omitempty"`
 	// RetriedRounds are the rounds run again because the guest died of
 	// a triple fault or hung (roundLost), as "govmm, round 3 (the guest
 	// hung)".
@@ -106,12 +116,7 @@ func IO(ctx context.Context, cfg IOConfig) (*IOReport, error) {
 	if os.Geteuid() != 0 {
 		rep.NetSkipped = "not root: the network rows need taps (CAP_NET_ADMIN)"
 	}
-	type vmm struct {
-		name    string
-		skip    string
-		samples []IOMetrics
-	}
-	vmms := []*vmm{{name: "govmm"}, {name: "qemu-microvm"}}
+	vmms := []*ioVMM{{name: "govmm"}, {name: "qemu-microvm"}}
 	if _, err := exec.LookPath(cfg.QEMU); cfg.QEMU == "" || err != nil {
 		vmms[1].skip = "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 	}
@@ -137,17 +142,42 @@ func IO(ctx context.Context, cfg IOConfig) (*IOReport, error) {
 			fmt.Fprintf(cfg.Progress, "bench io: round %d/%d %-9s write %7.1f MiB/s  read %7.1f MiB/s  4k read %8.0f IOPS  tcp out %7.1f MiB/s  in %7.1f MiB/s\n",
 				round, cfg.Rounds, v.name, m.SeqWriteMiBs, m.SeqReadMiBs, m.RandReadIOPS, m.TCPToHost, m.TCPToGuest)
 		}
+		if cfg.AfterRound != nil && round < cfg.Rounds {
+			if err := cfg.AfterRound(summarize(rep, vmms, round)); err != nil {
+				return nil, err
+			}
+		}
 	}
+	return summarize(rep, vmms, cfg.Rounds), nil
+}
+
+// ioVMM is one VMM's side of the benchmark: why it is skipped, if it is,
+// and its samples so far.
+type ioVMM struct {
+	name    string
+	skip    string
+	samples []IOMetrics
+}
+
+// summarize fills in rep's rows from the samples of the rounds done so
+// far: the medians, and govmm's ratios to QEMU.
+func summarize(rep *IOReport, vmms []*ioVMM, roundsDone int) *IOReport {
+	out := *rep
+	if roundsDone < rep.Rounds {
+		out.RoundsDone = roundsDone
+	}
+	out.Rows = nil
+	out.RetriedRounds = slices.Clone(rep.RetriedRounds)
 	for _, v := range vmms {
 		row := IORow{VMM: v.name, Skipped: v.skip}
 		if v.skip == "" {
 			row.Median = medianMetrics(v.samples)
 		}
-		rep.Rows = append(rep.Rows, row)
+		out.Rows = append(out.Rows, row)
 	}
-	if q := rep.Rows[1]; q.Skipped == "" {
-		g := rep.Rows[0].Median
-		rep.Rows[0].Ratio = &IOMetrics{
+	if q := out.Rows[1]; q.Skipped == "" {
+		g := out.Rows[0].Median
+		out.Rows[0].Ratio = &IOMetrics{
 			SeqWriteMiBs: ratio(g.SeqWriteMiBs, q.Median.SeqWriteMiBs),
 			SeqReadMiBs:  ratio(g.SeqReadMiBs, q.Median.SeqReadMiBs),
 			RandReadIOPS: ratio(g.RandReadIOPS, q.Median.RandReadIOPS),
@@ -156,9 +186,9 @@ func IO(ctx context.Context, cfg IOConfig) (*IOReport, error) {
 		}
 	}
 	if os.Getenv("GOVMM_HARNESS_INSIDE") != "" {
-		rep.Distortion = "measured inside the nested harness's outer guest (software-emulated CPU, disk images in its RAM): absolute figures mean little; only the ratios compare"
+		out.Distortion = "measured inside the nested harness's outer guest (software-emulated CPU, disk images in its RAM): absolute figures mean little; only the ratios compare"
 	}
-	return rep, nil
+	return &out
 }
 
 func ratio(a, b float64) float64 {
@@ -468,6 +498,9 @@ func (p *tcpPeer) close() {
 // WriteTable prints the report for people.
 func (rep *IOReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "I/O benchmark: %d MiB disk, %d MiB each way over TCP, %d rounds (%s)\n", rep.DiskMiB, rep.NetMiB, rep.Rounds, rep.Where)
+	if rep.RoundsDone > 0 {
+		fmt.Fprintf(w, "UNFINISHED: medians of the first %d of %d rounds; the run was cut short after them\n", rep.RoundsDone, rep.Rounds)
+	}
 	if rep.Distortion != "" {
 		fmt.Fprintf(w, "NOTE: %s\n", rep.Distortion)
 	}

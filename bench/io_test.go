@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,4 +157,55 @@ func TestIOAlternatesWhichVMMGoesFirst(t *testing.T) {
 		assert.Equal(t, tc.want, inRoundOrder(tc.round, vmms), "round %d", tc.round)
 	}
 	assert.Equal(t, []string{"govmm", "qemu-microvm"}, vmms, "the VMMs' list must not be reordered in place")
+}
+
+// TestIOSavesEachRound: AfterRound gets the medians of the rounds done
+// after every round but the last, marked unfinished; the final report is
+// not; and an error from AfterRound ends the run.
+func TestIOSavesEachRound(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "govmm")
+	// Round n writes at n*100 MiB/s (128 MiB in 1.28/n s), for n up to 3.
+	script := fmt.Sprintf("#!/bin/sh\nn=$(cat %[1]s/count 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > %[1]s/count\n"+
+		"case $n in 1) s=1.28;; 2) s=0.64;; *) s=0.4267;; esac\n"+
+		"echo \"iobench result name=seqwrite bytes=134217728 ops=128 seconds=$s\"\n"+
+		"echo 'iobench result name=seqread bytes=134217728 ops=128 seconds=0.5'\n"+
+		"echo 'iobench result name=randread bytes=4096000 ops=1000 seconds=2'\n"+
+		"echo 'iobench result name=tcpsend bytes=67108864 ops=64 seconds=1'\n"+
+		"echo 'iobench result name=tcprecv bytes=67108864 ops=64 seconds=1'\n", dir)
+	require.NoError(t, os.WriteFile(fake, []byte(script), 0o755))
+	cfg := IOConfig{Govmm: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, NetMiB: 1,
+		MemMiB: 256, Kernel: "k", Initrd: "i", Rounds: 3, Progress: io.Discard}
+
+	var saved []IOReport
+	cfg.AfterRound = func(r *IOReport) error {
+		saved = append(saved, *r)
+		return nil
+	}
+	rep, err := IO(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Len(t, saved, 2, "one report after each round but the last")
+	for i, r := range saved {
+		assert.Equal(t, i+1, r.RoundsDone)
+		assert.Equal(t, 3, r.Rounds)
+	}
+	assert.InDelta(t, 100, saved[0].Rows[0].Median.SeqWriteMiBs, 0.5, "after round 1: its figure")
+	assert.InDelta(t, 200, saved[1].Rows[0].Median.SeqWriteMiBs, 0.5, "after round 2: the upper of two")
+	assert.InDelta(t, 200, rep.Rows[0].Median.SeqWriteMiBs, 0.5, "the median of three")
+	assert.Zero(t, rep.RoundsDone, "a finished report is not marked unfinished")
+
+	var table bytes.Buffer
+	saved[0].WriteTable(&table)
+	assert.Contains(t, table.String(), "UNFINISHED: medians of the first 1 of 3 rounds")
+	table.Reset()
+	rep.WriteTable(&table)
+	assert.NotContains(t, table.String(), "UNFINISHED")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "count")))
+	cfg.AfterRound = func(*IOReport) error { return errors.New("disk full") }
+	_, err = IO(context.Background(), cfg)
+	assert.ErrorContains(t, err, "disk full")
+	count, err := os.ReadFile(filepath.Join(dir, "count"))
+	require.NoError(t, err)
+	assert.Equal(t, "1\n", string(count), "no round after the failed save")
 }

@@ -155,6 +155,12 @@ ratios, never the times.`,
 					Govmm: self, QEMU: qemu, Kernel: kernel, Initrd: initrd, MemMiB: memMiB,
 					Cmdline: vmm.DefaultCmdline, DiskMiB: diskMiB, RandSeconds: randSeconds, NetMiB: netMiB,
 					Rounds: rounds, Dir: dir, Progress: cmd.ErrOrStderr(), RunsInVMM: where,
+					// Every round is saved as it ends: a long nested run
+					// that dies keeps its finished rounds.
+					AfterRound: func(partial *bench.IOReport) error {
+						rep.IO = partial
+						return saveSoFar()
+					},
 				})
 				if err != nil {
 					return err
