@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,6 +43,9 @@ type IOConfig struct {
 	// RoundTimeout, when not zero, replaces the bound ioRoundTimeout
 	// computes for one VM's round (tests).
 	RoundTimeout time.Duration
+	// StallTimeout, when not zero, replaces the bound ioStallTimeout
+	// computes for a round's console to stay silent (tests).
+	StallTimeout time.Duration
 	// AfterRound, when set, gets the report of the rounds done so far
 	// after each round but the last (RoundsDone set): a
 	// caller saves it, so that a run cut short (the nested harness's
@@ -308,11 +313,36 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 	// then killed if that does not do.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &activityBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return IOMetrics{}, err
 	}
+	// A hung guest falls silent: each measurement prints its result as
+	// it ends. Silence for longer than any measurement takes ends the
+	// round early, instead of at the round's whole bound.
+	stall := ioStallTimeout(cfg)
+	var stalled atomic.Bool
+	watchdogDone := make(chan struct{})
+	defer close(watchdogDone)
+	go func() {
+		tick := time.NewTicker(min(stall/4, time.Second))
+		defer tick.Stop()
+		for {
+			select {
+			case <-watchdogDone:
+				return
+			case <-roundCtx.Done():
+				return
+			case <-tick.C:
+				if out.silentFor() > stall {
+					stalled.Store(true)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	if withNet && name != "govmm" {
 		// QEMU creates its tap; the host end needs its address before the
 		// guest connects (iobench retries meanwhile).
@@ -323,6 +353,9 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 		}
 	}
 	err = cmd.Wait()
+	if stalled.Load() && ctx.Err() == nil {
+		return IOMetrics{}, fmt.Errorf("%w: %s printed nothing for %s; output:\n%s", errGuestHung, name, stall, lastN(out.String(), 40))
+	}
 	if err != nil && errors.Is(roundCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		return IOMetrics{}, fmt.Errorf("%w: %s did not finish the round in %s; output:\n%s", errGuestHung, name, timeout, lastN(out.String(), 40))
 	}
@@ -354,6 +387,50 @@ func ioRoundTimeout(cfg IOConfig) time.Duration {
 	}
 	moved := 2*cfg.DiskMiB + 2*cfg.NetMiB
 	return 2*time.Minute + time.Duration(cfg.RandSeconds)*time.Second + time.Duration(moved)*time.Second/5
+}
+
+// ioStallTimeout bounds the silence on a round's console: a minute for
+// the boot and the unexpected, plus the longest measurement at 5 MiB/s,
+// six times slower than the slowest rate seen nested (1m51s for the
+// defaults).
+func ioStallTimeout(cfg IOConfig) time.Duration {
+	if cfg.StallTimeout != 0 {
+		return cfg.StallTimeout
+	}
+	longest := time.Duration(max(cfg.DiskMiB, cfg.NetMiB)) * time.Second / 5
+	return time.Minute + max(longest, time.Duration(cfg.RandSeconds)*time.Second)
+}
+
+// activityBuffer is a VM's console output, with the time of its last
+// write.
+type activityBuffer struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	last time.Time
+}
+
+func (b *activityBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.last = time.Now()
+	return b.buf.Write(p)
+}
+
+func (b *activityBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// silentFor is the time since the last write, or since the first call if
+// nothing was written yet.
+func (b *activityBuffer) silentFor() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last.IsZero() {
+		b.last = time.Now()
+	}
+	return time.Since(b.last)
 }
 
 // roundLost returns the harness's known problem that lost a round, if

@@ -209,3 +209,39 @@ func TestIOSavesEachRound(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "1\n", string(count), "no round after the failed save")
 }
+
+// TestIORoundEndsWhenTheGuestFallsSilent: a round whose console stays
+// silent for longer than the stall bound is a hung guest, ended then and
+// not at the round's whole bound; one that keeps printing is not ended.
+func TestIORoundEndsWhenTheGuestFallsSilent(t *testing.T) {
+	dir := t.TempDir()
+	results := "echo 'iobench result name=seqwrite bytes=134217728 ops=128 seconds=1'\n" +
+		"echo 'iobench result name=seqread bytes=134217728 ops=128 seconds=0.5'\n" +
+		"echo 'iobench result name=randread bytes=4096000 ops=1000 seconds=2'\n"
+	for _, tc := range []struct {
+		name, script string
+		wantHung     bool
+	}{
+		{"silent after its first line", "echo 'govmm-agent: started'\nexec sleep 60\n", true},
+		{"silent from the start", "exec sleep 60\n", true},
+		{"printing now and then", "for i in 1 2 3 4 5 6; do echo tick; sleep 0.2; done\n" + results, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := filepath.Join(dir, "govmm")
+			require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\n"+tc.script), 0o755))
+			cfg := IOConfig{Govmm: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, MemMiB: 256, Kernel: "k", Initrd: "i",
+				RoundTimeout: time.Minute, StallTimeout: 600 * time.Millisecond}
+			start := time.Now()
+			_, err := ioRound(context.Background(), cfg, "govmm", false)
+			if !tc.wantHung {
+				require.NoError(t, err, "1.2 s of output with gaps of 0.2 s is not a stall")
+				return
+			}
+			require.ErrorIs(t, err, errGuestHung)
+			assert.ErrorContains(t, err, "printed nothing for 600ms")
+			assert.Less(t, time.Since(start), 20*time.Second, "ended by the stall bound, not the round's minute")
+		})
+	}
+	assert.Equal(t, time.Minute+256*time.Second/5, ioStallTimeout(IOConfig{DiskMiB: 128, NetMiB: 256, RandSeconds: 3}))
+	assert.Equal(t, time.Minute+100*time.Second, ioStallTimeout(IOConfig{DiskMiB: 1, NetMiB: 1, RandSeconds: 100}))
+}
