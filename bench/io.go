@@ -313,7 +313,7 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 	// then killed if that does not do.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
-	out := &activityBuffer{}
+	out := &activityBuffer{last: time.Now()}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return IOMetrics{}, err
@@ -323,15 +323,11 @@ func ioRound(ctx context.Context, cfg IOConfig, name string, withNet bool) (IOMe
 	// round early, instead of at the round's whole bound.
 	stall := ioStallTimeout(cfg)
 	var stalled atomic.Bool
-	watchdogDone := make(chan struct{})
-	defer close(watchdogDone)
-	go func() {
+	go func() { // ends with the round: its context is cancelled on return
 		tick := time.NewTicker(min(stall/4, time.Second))
 		defer tick.Stop()
 		for {
 			select {
-			case <-watchdogDone:
-				return
 			case <-roundCtx.Done():
 				return
 			case <-tick.C:
@@ -402,7 +398,7 @@ func ioStallTimeout(cfg IOConfig) time.Duration {
 }
 
 // activityBuffer is a VM's console output, with the time of its last
-// write.
+// write; make it with last set to the start.
 type activityBuffer struct {
 	mu   sync.Mutex
 	buf  bytes.Buffer
@@ -422,14 +418,11 @@ func (b *activityBuffer) String() string {
 	return b.buf.String()
 }
 
-// silentFor is the time since the last write, or since the first call if
-// nothing was written yet.
+// silentFor is the time since the last write (or since the buffer was
+// made with last set, if nothing was written yet).
 func (b *activityBuffer) silentFor() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.last.IsZero() {
-		b.last = time.Now()
-	}
 	return time.Since(b.last)
 }
 
