@@ -131,15 +131,18 @@ func (o *Outer) Run(ctx context.Context, c Command) (int, error) {
 	// Under a software CPU the outer kernel now and then locks up: early in
 	// its boot (seen on CI: stuck after the PnP scan for 27 minutes) or
 	// later, all its vCPUs spinning in soft lockups (QEMU 7.2's TCG can
-	// starve a vCPU of the IPI that live code patching waits for). Until
-	// the init says it is starting the job nothing of the job has run, so a
-	// stalled boot is cut short and retried; a lockup during the job is
-	// retried only if the caller allows rerunning the job (RetryHungJob).
+	// starve a vCPU of the IPI that live code patching waits for). Rarer,
+	// it crashes: an oops in its page-fault path while nested guests run
+	// (seen on CI and in benchmark runs), which panic=-1 turns into QEMU's
+	// exit. Until the init says it is starting the job nothing of the job
+	// has run, so a stalled boot is cut short and retried; a lockup or
+	// crash during the job is retried only if the caller allows rerunning
+	// the job (RetryHungJob).
 	var last string
 	for attempt := 1; attempt <= attempts; attempt++ {
 		code, err := o.attempt(ctx, qemuPath, runDir, c, timeout, bootTimeout)
 		var stall *bootStallError
-		var hang *lockupError
+		var fail *outerKernelError
 		switch {
 		case errors.As(err, &stall):
 			last = stall.console
@@ -147,32 +150,34 @@ func (o *Outer) Run(ctx context.Context, c Command) (int, error) {
 				fmt.Fprintf(c.Stderr, "govmm harness: the outer guest did not start the job within %s (attempt %d of %d); restarting it\n",
 					bootTimeout, attempt, attempts)
 			}
-		case errors.As(err, &hang) && (!hang.jobStarted || o.RetryHungJob):
-			last = hang.console
+		case errors.As(err, &fail) && (!fail.jobStarted || o.RetryHungJob):
+			last = fail.console
 			if c.Stderr != nil && attempt < attempts {
-				fmt.Fprintf(c.Stderr, "govmm harness: the outer guest's kernel locked up (%s) (attempt %d of %d); rerunning the job in a new one\n",
-					hang.marker, attempt, attempts)
+				fmt.Fprintf(c.Stderr, "govmm harness: the outer guest's kernel %s (%s) (attempt %d of %d); rerunning the job in a new one\n",
+					fail.what, fail.marker, attempt, attempts)
 			}
-		case errors.As(err, &hang):
-			return 0, fmt.Errorf("nested KVM harness: the outer guest's kernel locked up (%s) while the command ran; "+
-				"it was stopped, and is not rerun (it may have had effects)\n--- outer guest console (last lines) ---\n%s", hang.marker, hang.console)
+		case errors.As(err, &fail):
+			return 0, fmt.Errorf("nested KVM harness: the outer guest's kernel %s (%s) while the command ran; "+
+				"it was stopped, and is not rerun (it may have had effects)\n--- outer guest console ---\n%s", fail.what, fail.marker, fail.console)
 		default:
 			return code, err
 		}
 	}
-	return 0, fmt.Errorf("nested KVM harness: the outer guest stalled or locked up %d times in a row; "+
-		"the host may be overloaded (raise Outer.BootTimeout) or the outer kernel hangs under QEMU's software CPU"+
-		"\n--- outer guest console of the last attempt (last lines) ---\n%s", attempts, last)
+	return 0, fmt.Errorf("nested KVM harness: the outer guest stalled, locked up or crashed %d times in a row; "+
+		"the host may be overloaded (raise Outer.BootTimeout) or the outer kernel fails under QEMU's software CPU"+
+		"\n--- outer guest console of the last attempt ---\n%s", attempts, last)
 }
 
-// lockupError says the outer guest's kernel reported a lockup.
-type lockupError struct {
-	marker     string
+// outerKernelError says the outer guest's kernel locked up or crashed:
+// a failure of the emulated machine, not of the job.
+type outerKernelError struct {
+	what       string // "locked up" or "crashed"
+	marker     string // what showed it
 	jobStarted bool
 	console    string
 }
 
-func (e *lockupError) Error() string { return "outer guest kernel locked up: " + e.marker }
+func (e *outerKernelError) Error() string { return "outer guest kernel " + e.what + ": " + e.marker }
 
 // bootStallError says the outer guest did not reach the job in time.
 type bootStallError struct{ console string }
@@ -270,7 +275,7 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 	case verdict.stalled:
 		return 0, &bootStallError{console: lastLines(console, 40)}
 	case verdict.lockup != "":
-		return 0, &lockupError{marker: verdict.lockup, jobStarted: verdict.started, console: lastLines(console, 40)}
+		return 0, &outerKernelError{what: "locked up", marker: verdict.lockup, jobStarted: verdict.started, console: lastLines(console, 40)}
 	}
 	if ctx.Err() != nil {
 		return 0, fmt.Errorf("nested KVM harness: the outer guest did not finish within %s (stopped it); "+
@@ -278,6 +283,9 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 	}
 	st, statusErr := readStatus(filepath.Join(runDir, job.StatusFile))
 	if statusErr != nil {
+		if oops, ok := kernelCrash(console); ok {
+			return 0, &outerKernelError{what: "crashed", marker: oops, jobStarted: verdict.started, console: crashExcerpt(console)}
+		}
 		if runErr != nil {
 			return 0, fmt.Errorf("nested KVM harness: qemu failed after %s: %w%s", time.Since(start).Round(time.Millisecond), runErr, diag())
 		}
@@ -304,6 +312,48 @@ func (o *Outer) hangTimeout() time.Duration {
 // making progress (kernel/watchdog.c, kernel/rcu/tree_stall.h). A guest
 // that prints them under QEMU's software CPU does not recover.
 var lockupMarkers = []string{"BUG: soft lockup", "rcu_preempt self-detected stall", "rcu_preempt detected stalls"}
+
+// crashMarkers begin the kernel's reports of its own failures
+// (arch/x86/mm/fault.c, kernel/panic.c, lib/bug.c); the first one on the
+// console says what went wrong first.
+var crashMarkers = []string{"BUG: ", "kernel BUG at", "Oops: ", "general protection fault",
+	"double fault", "stack guard page", "Kernel panic - not syncing"}
+
+// kernelCrash reports whether the console shows the kernel panicking, and
+// the first line of its report, without the timestamp.
+func kernelCrash(console []byte) (string, bool) {
+	if !bytes.Contains(console, []byte("Kernel panic - not syncing")) {
+		return "", false
+	}
+	for _, line := range strings.Split(string(console), "\n") {
+		for _, m := range crashMarkers {
+			if i := strings.Index(line, m); i >= 0 {
+				return strings.TrimSpace(line[i:]), true
+			}
+		}
+	}
+	return "Kernel panic - not syncing", true // not reached: the panic line itself matches
+}
+
+// crashExcerpt is the part of a crashed kernel's console that explains the
+// crash: the start of its first report, where the cause and the faulting
+// code are, then the console's last lines.
+func crashExcerpt(console []byte) string {
+	lines := strings.Split(strings.TrimRight(string(console), "\n"), "\n")
+	first := len(lines)
+	for i, line := range lines {
+		for _, m := range crashMarkers {
+			if strings.Contains(line, m) {
+				first = min(first, i)
+			}
+		}
+	}
+	const head, tail = 30, 10
+	if first == len(lines) || len(lines)-first <= head+tail {
+		return strings.Join(lines[max(0, min(first, len(lines)-head-tail)):], "\n")
+	}
+	return strings.Join(lines[first:first+head], "\n") + "\n[...]\n" + strings.Join(lines[len(lines)-tail:], "\n")
+}
 
 // watchVerdict is what watchConsole saw.
 type watchVerdict struct {

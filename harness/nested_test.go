@@ -98,7 +98,8 @@ func TestNestedHarnessFailuresSayWhatToDo(t *testing.T) {
 // fakeQEMU is a stand-in for qemu-system-x86_64 that acts out an outer
 // guest: attempts before the $FAKE_QEMU_BOOTS_ON-th stall before the init
 // starts the job; attempts before the $FAKE_QEMU_LOCKUP_UNTIL-th lock up
-// after starting it; the one that gets through prints the start line,
+// after starting it, and those before the $FAKE_QEMU_CRASH_UNTIL-th
+// panic (QEMU exits without a status, as with panic=-1); the one that gets through prints the start line,
 // writes "out" and "err" to the job's two ports and reports exit status 5.
 const fakeQEMU = `#!/bin/sh
 prev=
@@ -118,6 +119,15 @@ fi
 if [ "$n" -lt "${FAKE_QEMU_LOCKUP_UNTIL:-0}" ]; then
 	echo "[  673.612466] watchdog: BUG: soft lockup - CPU#3 stuck for 514s! [ksoftirqd/3:31]" >> "$console"
 	exec sleep 600
+fi
+if [ "$n" -lt "${FAKE_QEMU_CRASH_UNTIL:-0}" ]; then
+	cat >> "$console" <<'EOF'
+[   97.897744] BUG: TASK stack guard page was hit at 00000000b5d3f2a1 (stack is 00000000c1e7d0b3..00000000f0a4a9c2)
+[   97.897744] stack guard page: 0000 [#1] PREEMPT SMP NOPTI
+[   97.897744] RIP: 0010:exc_page_fault+0x1a/0x180
+[   97.897744] Kernel panic - not syncing: Fatal exception in interrupt
+EOF
+	exit 0
 fi
 echo out >&3
 echo err >&4
@@ -140,6 +150,7 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 		bootsOn     int
 		lockupUntil int
 		silentUntil int
+		crashUntil  int
 		retryHung   bool
 		attempts    int
 		wantCode    int
@@ -150,7 +161,7 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 		{name: "boots first time", bootsOn: 1, attempts: 3, wantCode: 5, wantRuns: 1},
 		{name: "boots on the third attempt", bootsOn: 3, attempts: 3, wantCode: 5, wantRuns: 3, wantStderr: "restarting it"},
 		{name: "never boots", bootsOn: 99, attempts: 2, wantRuns: 2,
-			wantErr: []string{"stalled or locked up 2 times in a row", "pnp: PnP ACPI: found 7 devices"}},
+			wantErr: []string{"stalled, locked up or crashed 2 times in a row", "pnp: PnP ACPI: found 7 devices"}},
 		{name: "locks up once during a test job", bootsOn: 1, lockupUntil: 2, retryHung: true, attempts: 3, wantCode: 5, wantRuns: 2,
 			wantStderr: "locked up (BUG: soft lockup) (attempt 1 of 3); rerunning the job"},
 		{name: "locks up during a job that must not rerun", bootsOn: 1, lockupUntil: 2, attempts: 3, wantRuns: 1,
@@ -158,6 +169,12 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 		{name: "boot stall, then lockup, then through", bootsOn: 2, lockupUntil: 3, retryHung: true, attempts: 3, wantCode: 5, wantRuns: 3},
 		{name: "hangs silently during a test job", bootsOn: 1, silentUntil: 2, retryHung: true, attempts: 3, wantCode: 5, wantRuns: 2,
 			wantStderr: "locked up (no heartbeat for 1s)"},
+		{name: "outer kernel crashes during a test job", bootsOn: 1, crashUntil: 3, retryHung: true, attempts: 3, wantCode: 5, wantRuns: 3,
+			wantStderr: "crashed (BUG: TASK stack guard page was hit at 00000000b5d3f2a1 (stack is 00000000c1e7d0b3..00000000f0a4a9c2)) (attempt 2 of 3); rerunning"},
+		{name: "outer kernel crashes during a job that must not rerun", bootsOn: 1, crashUntil: 2, attempts: 3, wantRuns: 1,
+			wantErr: []string{"crashed (BUG: TASK stack guard page was hit", "not rerun", "RIP: 0010:exc_page_fault", "Fatal exception"}},
+		{name: "outer kernel crashes every time", bootsOn: 1, crashUntil: 99, retryHung: true, attempts: 2, wantRuns: 2,
+			wantErr: []string{"crashed 2 times in a row", "RIP: 0010:exc_page_fault"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			count := filepath.Join(t.TempDir(), "count")
@@ -165,6 +182,7 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 			t.Setenv("FAKE_QEMU_BOOTS_ON", fmt.Sprint(tc.bootsOn))
 			t.Setenv("FAKE_QEMU_LOCKUP_UNTIL", fmt.Sprint(tc.lockupUntil))
 			t.Setenv("FAKE_QEMU_SILENT_UNTIL", fmt.Sprint(tc.silentUntil))
+			t.Setenv("FAKE_QEMU_CRASH_UNTIL", fmt.Sprint(tc.crashUntil))
 			o := Outer{Kernel: kernel, Initramfs: kernel, QEMU: qemu, Timeout: time.Minute,
 				BootTimeout: time.Second, HangTimeout: time.Second, BootAttempts: tc.attempts, RetryHungJob: tc.retryHung}
 			var stdout, stderr bytes.Buffer
@@ -184,6 +202,51 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 			assert.Equal(t, "out\n", stdout.String())
 			assert.True(t, strings.HasSuffix(stderr.String(), "err\n"), "the job's stderr comes last: %q", stderr.String())
 			assert.Contains(t, stderr.String(), tc.wantStderr)
+		})
+	}
+}
+
+// TestCrashExcerpt: a crashed outer kernel's console is cut to the start
+// of its first report and its last lines; a console without a panic is no
+// crash (the job or QEMU failed otherwise).
+func TestCrashExcerpt(t *testing.T) {
+	var long []string
+	for i := range 100 {
+		long = append(long, fmt.Sprintf("[ %d.0] line %d", i, i))
+	}
+	long[50] = "[ 50.0] BUG: unable to handle page fault for address: ffffb1c0c0a3fff8"
+	long[99] = "[ 99.0] Kernel panic - not syncing: Fatal exception"
+	for _, tc := range []struct {
+		name        string
+		console     []string
+		wantCrash   string
+		wantHas     []string
+		wantMissing []string
+	}{
+		{name: "no panic", console: []string{"[ 1.0] BUG: soft lockup - CPU#1 stuck for 22s!", "[ 2.0] job ended"}},
+		{name: "short", console: []string{"[ 1.0] booting", "[ 2.0] general protection fault, probably for non-canonical address 0xdead: 0000 [#1]", "[ 2.1] Kernel panic - not syncing: Fatal exception"},
+			wantCrash: "general protection fault, probably for non-canonical address 0xdead: 0000 [#1]",
+			wantHas:   []string{"[ 1.0] booting", "Kernel panic"}},
+		{name: "long", console: long,
+			wantCrash:   "BUG: unable to handle page fault for address: ffffb1c0c0a3fff8",
+			wantHas:     []string{"[ 50.0] BUG: unable", "line 79\n[...]\n[ 90.0] line 90", "Kernel panic"},
+			wantMissing: []string{"line 49", "line 80\n", "line 89"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			console := []byte(strings.Join(tc.console, "\n") + "\n")
+			crash, ok := kernelCrash(console)
+			assert.Equal(t, tc.wantCrash != "", ok)
+			assert.Equal(t, tc.wantCrash, crash)
+			if !ok {
+				return
+			}
+			excerpt := crashExcerpt(console)
+			for _, w := range tc.wantHas {
+				assert.Contains(t, excerpt, w)
+			}
+			for _, w := range tc.wantMissing {
+				assert.NotContains(t, excerpt, w)
+			}
 		})
 	}
 }

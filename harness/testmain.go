@@ -52,7 +52,8 @@ func TestMain(m *testing.M) int {
 			outer.Timeout = d + 2*time.Minute
 		}
 	}
-	// A test binary may run twice: rerun it if the outer kernel locks up.
+	// A test binary may run twice: rerun it if the outer kernel locks up
+	// or crashes (a CI run at 6d21b7d lost cmd/govmm to an oops).
 	// The longest package (cmd/govmm, some 30 guest boots, each toggling
 	// KVM's static keys, which live-patches the outer kernel) runs about
 	// six minutes nested and met two lockups in each of two CI runs: six
