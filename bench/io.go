@@ -52,6 +52,12 @@ type IOConfig struct {
 	// outer guest can die in a long run) keeps its finished rounds. An
 	// error from it ends the run.
 	AfterRound func(*IOReport) error
+	// Resume, when set, is such a saved report of a run cut short: the
+	// run goes on from the round after its last, with its rounds' figures
+	// and its rerun rounds, as if it had not stopped. Its settings
+	// (Rounds, DiskMiB, NetMiB, RandSeconds, MemMiB) must be this
+	// config's.
+	Resume *IOReport
 }
 
 // IOMetrics are one VMM's figures, the medians over the rounds.
@@ -70,6 +76,9 @@ type IORow struct {
 	Skipped string     `json:"skipped,omitempty"`
 	Median  IOMetrics  `json:"median"`
 	Ratio   *IOMetrics `json:"ratio_to_qemu,omitempty"`
+	// Runs are the figures of each round, in order: the spread behind
+	// the median, and what a resumed run starts from.
+	Runs []IOMetrics `json:"runs,omitempty"`
 }
 
 // IOReport is a whole I/O benchmark.
@@ -80,12 +89,17 @@ type IOReport struct {
 	// RoundsDone is set only in the reports AfterRound gets during a
 	// run: the rounds their medians cover, fewer than Rounds. A finished
 	// report leaves it out.
-	RoundsDone int     `json:"rounds_done,omitempty"`
-	DiskMiB    int     `json:"disk_mib"`
-	NetMiB     int     `json:"net_mib"`
-	NetSkipped string  `json:"net_skipped,omitempty"`
-	Rows       []IORow `json:"rows"`
-	Distortion string  `json:"distortion,omitempty"`
+	RoundsDone  int `json:"rounds_done,omitempty"`
+	DiskMiB     int `json:"disk_mib"`
+	NetMiB      int `json:"net_mib"`
+	RandSeconds int `json:"rand_seconds,omitempty"`
+	MemMiB      int `json:"mem_mib,omitempty"`
+	// ResumedAfter lists the rounds after which the run stopped and was
+	// resumed (IOConfig.Resume), in a new outer guest when nested.
+	ResumedAfter []int   `json:"resumed_after,omitempty"`
+	NetSkipped   string  `json:"net_skipped,omitempty"`
+	Rows         []IORow `json:"rows"`
+	Distortion   string  `json:"distortion,omitempty"`
 	// RetriedRounds are the rounds run again because the guest died of
 	// a triple fault or hung (roundLost), as "govmm, round 3 (the guest
 	// hung)".
@@ -117,7 +131,8 @@ var qemuBenchNet = netip.MustParsePrefix("10.214.0.1/24")
 // goes first alternating from round to round; each boot runs every
 // measurement once.
 func IO(ctx context.Context, cfg IOConfig) (*IOReport, error) {
-	rep := &IOReport{Date: time.Now().UTC(), Where: cfg.RunsInVMM, Rounds: cfg.Rounds, DiskMiB: cfg.DiskMiB, NetMiB: cfg.NetMiB}
+	rep := &IOReport{Date: time.Now().UTC(), Where: cfg.RunsInVMM, Rounds: cfg.Rounds, DiskMiB: cfg.DiskMiB, NetMiB: cfg.NetMiB,
+		RandSeconds: cfg.RandSeconds, MemMiB: cfg.MemMiB}
 	if os.Geteuid() != 0 {
 		rep.NetSkipped = "not root: the network rows need taps (CAP_NET_ADMIN)"
 	}
@@ -125,7 +140,16 @@ func IO(ctx context.Context, cfg IOConfig) (*IOReport, error) {
 	if _, err := exec.LookPath(cfg.QEMU); cfg.QEMU == "" || err != nil {
 		vmms[1].skip = "qemu-system-x86_64 not found (apt-get install qemu-system-x86)"
 	}
-	for round := 1; round <= cfg.Rounds; round++ {
+	first := 1
+	if cfg.Resume != nil {
+		done, err := resume(rep, vmms, cfg.Resume)
+		if err != nil {
+			return nil, err
+		}
+		first = done + 1
+		fmt.Fprintf(cfg.Progress, "bench io: resuming after round %d of %d\n", done, cfg.Rounds)
+	}
+	for round := first; round <= cfg.Rounds; round++ {
 		for _, v := range inRoundOrder(round, vmms) {
 			if v.skip != "" {
 				continue
@@ -156,6 +180,52 @@ func IO(ctx context.Context, cfg IOConfig) (*IOReport, error) {
 	return summarize(rep, vmms, cfg.Rounds), nil
 }
 
+// resume takes over the rounds of saved, a report of a run cut short, into
+// rep and vmms, and returns how many rounds it had done. saved must be
+// of the run rep starts: the same settings, VMMs and network rows.
+func resume(rep *IOReport, vmms []*ioVMM, saved *IOReport) (int, error) {
+	done := saved.RoundsDone
+	switch {
+	case done == 0:
+		return 0, errors.New("resume: the report is of a finished run (it has no rounds_done): nothing to resume")
+	case done >= saved.Rounds:
+		return 0, fmt.Errorf("resume: the report has done %d of %d rounds: nothing to resume", done, saved.Rounds)
+	}
+	for _, s := range []struct {
+		name       string
+		saved, now int
+	}{{"rounds", saved.Rounds, rep.Rounds}, {"disk MiB", saved.DiskMiB, rep.DiskMiB}, {"net MiB", saved.NetMiB, rep.NetMiB},
+		{"random-read seconds", saved.RandSeconds, rep.RandSeconds}, {"guest MiB", saved.MemMiB, rep.MemMiB}} {
+		if s.saved != s.now {
+			return 0, fmt.Errorf("resume: the report's run had %s %d, this one %d: resume it with its own settings", s.name, s.saved, s.now)
+		}
+	}
+	if (saved.NetSkipped == "") != (rep.NetSkipped == "") {
+		return 0, fmt.Errorf("resume: the report's run and this one differ on the network rows (%q, %q): run both as root or neither",
+			saved.NetSkipped, rep.NetSkipped)
+	}
+	if len(saved.Rows) != len(vmms) {
+		return 0, fmt.Errorf("resume: the report has %d rows, want %d", len(saved.Rows), len(vmms))
+	}
+	for i, v := range vmms {
+		row := saved.Rows[i]
+		switch {
+		case row.VMM != v.name:
+			return 0, fmt.Errorf("resume: the report's row %d is %q, want %q", i+1, row.VMM, v.name)
+		case (row.Skipped == "") != (v.skip == ""):
+			return 0, fmt.Errorf("resume: %s was skipped in one run and not in the other (%q, %q)", v.name, row.Skipped, v.skip)
+		case v.skip == "" && len(row.Runs) != done:
+			return 0, fmt.Errorf("resume: the report has %d rounds of %s, want %d (a report from before per-round figures were saved cannot be resumed)",
+				len(row.Runs), v.name, done)
+		}
+		v.samples = slices.Clone(row.Runs)
+	}
+	rep.Date = saved.Date
+	rep.RetriedRounds = slices.Clone(saved.RetriedRounds)
+	rep.ResumedAfter = append(slices.Clone(saved.ResumedAfter), done)
+	return done, nil
+}
+
 // ioVMM is one VMM's side of the benchmark: why it is skipped, if it is,
 // and its samples so far.
 type ioVMM struct {
@@ -173,10 +243,12 @@ func summarize(rep *IOReport, vmms []*ioVMM, roundsDone int) *IOReport {
 	}
 	out.Rows = nil
 	out.RetriedRounds = slices.Clone(rep.RetriedRounds)
+	out.ResumedAfter = slices.Clone(rep.ResumedAfter)
 	for _, v := range vmms {
 		row := IORow{VMM: v.name, Skipped: v.skip}
 		if v.skip == "" {
 			row.Median = medianMetrics(v.samples)
+			row.Runs = slices.Clone(v.samples)
 		}
 		out.Rows = append(out.Rows, row)
 	}
@@ -569,7 +641,14 @@ func (p *tcpPeer) close() {
 func (rep *IOReport) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "I/O benchmark: %d MiB disk, %d MiB each way over TCP, %d rounds (%s)\n", rep.DiskMiB, rep.NetMiB, rep.Rounds, rep.Where)
 	if rep.RoundsDone > 0 {
-		fmt.Fprintf(w, "UNFINISHED: medians of the first %d of %d rounds; the run was cut short after them\n", rep.RoundsDone, rep.Rounds)
+		fmt.Fprintf(w, "UNFINISHED: medians of the first %d of %d rounds; the run was cut short after them (go on with govmm bench --resume)\n", rep.RoundsDone, rep.Rounds)
+	}
+	if len(rep.ResumedAfter) > 0 {
+		var after []string
+		for _, r := range rep.ResumedAfter {
+			after = append(after, strconv.Itoa(r))
+		}
+		fmt.Fprintf(w, "resumed after round %s: the run stopped there and went on later\n", strings.Join(after, ", "))
 	}
 	if rep.Distortion != "" {
 		fmt.Fprintf(w, "NOTE: %s\n", rep.Distortion)

@@ -3,9 +3,11 @@ package bench
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,4 +246,89 @@ func TestIORoundEndsWhenTheGuestFallsSilent(t *testing.T) {
 	}
 	assert.Equal(t, time.Minute+256*time.Second/5, ioStallTimeout(IOConfig{DiskMiB: 128, NetMiB: 256, RandSeconds: 3}))
 	assert.Equal(t, time.Minute+100*time.Second, ioStallTimeout(IOConfig{DiskMiB: 1, NetMiB: 1, RandSeconds: 100}))
+}
+
+// TestIOResumesACutShortRun: a run cut short after round 2 (its save is
+// all that is left, as when the outer guest dies) goes on from round 3
+// with the saved rounds' figures, and a report that does not fit is
+// refused before anything boots.
+func TestIOResumesACutShortRun(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "govmm")
+	// Boot n writes at n*100 MiB/s, for n up to 3.
+	script := fmt.Sprintf("#!/bin/sh\nn=$(cat %[1]s/count 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > %[1]s/count\n"+
+		"case $n in 1) s=1.28;; 2) s=0.64;; *) s=0.4267;; esac\n"+
+		"echo \"iobench result name=seqwrite bytes=134217728 ops=128 seconds=$s\"\n"+
+		"echo 'iobench result name=seqread bytes=134217728 ops=128 seconds=0.5'\n"+
+		"echo 'iobench result name=randread bytes=4096000 ops=1000 seconds=2'\n"+
+		"echo 'iobench result name=tcpsend bytes=67108864 ops=64 seconds=1'\n"+
+		"echo 'iobench result name=tcprecv bytes=67108864 ops=64 seconds=1'\n", dir)
+	require.NoError(t, os.WriteFile(fake, []byte(script), 0o755))
+	boots := func() string {
+		b, err := os.ReadFile(filepath.Join(dir, "count"))
+		require.NoError(t, err)
+		return strings.TrimSpace(string(b))
+	}
+	cfg := IOConfig{Govmm: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, NetMiB: 1,
+		MemMiB: 256, Kernel: "k", Initrd: "i", Rounds: 4, Progress: io.Discard}
+
+	var saved []byte
+	cut := errors.New("the outer guest died")
+	cfg.AfterRound = func(r *IOReport) error {
+		var err error
+		saved, err = json.Marshal(r)
+		require.NoError(t, err)
+		if r.RoundsDone == 2 {
+			return cut
+		}
+		return nil
+	}
+	_, err := IO(context.Background(), cfg)
+	require.ErrorIs(t, err, cut)
+	require.Equal(t, "2", boots())
+	load := func() *IOReport {
+		var r IOReport
+		require.NoError(t, json.Unmarshal(saved, &r))
+		return &r
+	}
+
+	for _, tc := range []struct {
+		name   string
+		change func(*IOReport)
+		want   string
+	}{
+		{"finished", func(r *IOReport) { r.RoundsDone = 0 }, "nothing to resume"},
+		{"other rounds", func(r *IOReport) { r.Rounds = 6 }, "rounds 6, this one 4"},
+		{"other disk size", func(r *IOReport) { r.DiskMiB = 128 }, "disk MiB 128, this one 1"},
+		{"rounds missing", func(r *IOReport) { r.Rows[0].Runs = r.Rows[0].Runs[:1] }, "has 1 rounds of govmm, want 2"},
+		{"other VMM", func(r *IOReport) { r.Rows[0].VMM = "firecracker" }, `row 1 is "firecracker"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := load()
+			tc.change(r)
+			c := cfg
+			c.AfterRound, c.Resume = nil, r
+			_, err := IO(context.Background(), c)
+			assert.ErrorContains(t, err, tc.want)
+			assert.Equal(t, "2", boots(), "nothing booted")
+		})
+	}
+
+	cfg.AfterRound, cfg.Resume = nil, load()
+	rep, err := IO(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, "4", boots(), "only rounds 3 and 4 booted")
+	var writes []float64
+	for _, m := range rep.Rows[0].Runs {
+		writes = append(writes, math.Round(m.SeqWriteMiBs))
+	}
+	assert.Equal(t, []float64{100, 200, 300, 300}, writes, "the saved rounds, then the new ones")
+	assert.InDelta(t, 300, rep.Rows[0].Median.SeqWriteMiBs, 0.5)
+	assert.Equal(t, []int{2}, rep.ResumedAfter)
+	assert.Zero(t, rep.RoundsDone)
+	assert.Equal(t, load().Date, rep.Date, "the run's start")
+	var table bytes.Buffer
+	rep.WriteTable(&table)
+	assert.Contains(t, table.String(), "resumed after round 2")
+	assert.NotContains(t, table.String(), "UNFINISHED")
 }

@@ -24,7 +24,7 @@ func newBenchCommand() *cobra.Command {
 		rounds, memMiB               int
 		kernel, initrd               string
 		qemu, jsonPath, chartPath    string
-		fromPath                     string
+		fromPath, resumePath         string
 		suites                       []string
 		diskMiB, netMiB, randSeconds int
 	)
@@ -49,7 +49,12 @@ vhost). In each boot the guest
 measures, with the same program (iobench, in govmm's initramfs): sequential
 write and read in 1 MiB O_DIRECT blocks, 4 KiB random reads (4 in flight),
 and TCP throughput each way to a peer in this process. The report gives
-the medians and govmm/QEMU ratios (above 1: govmm is faster).
+the medians and govmm/QEMU ratios (above 1: govmm is faster), and with
+--json every round's figures. The JSON report is saved after each round;
+a run cut short (in the nested harness the outer guest can die during a
+long run) goes on from where it stopped with --resume FILE, which finishes
+the io suite of that report with its own settings and writes it back
+(or to --json), keeping the report's other suites.
 
 container: what hardware isolation costs next to a container. ROUNDS times
 each, interleaved: govmm's isolation probe started in a runc container on
@@ -70,10 +75,25 @@ there are one to two orders of magnitude slower than hardware, so read the
 ratios, never the times.`,
 		Example: `  govmm bench --rounds 10
   govmm with-kvm -- govmm bench --rounds 5 --json - > bench.json
-  govmm with-kvm -- govmm bench --suites container --rounds 3 --json bench.json --chart bench.svg`,
+  govmm with-kvm -- govmm bench --suites container --rounds 3 --json bench.json --chart bench.svg
+  govmm with-kvm -- govmm bench --resume bench.json     # finish a cut-short io suite`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var rep benchReport
+			var resumeIO *bench.IOReport
+			if resumePath != "" {
+				r, err := loadResume(cmd, resumePath)
+				if err != nil {
+					return err
+				}
+				rep, resumeIO = *r, r.IO
+				// The run goes on with its own settings, saved in its report.
+				rounds, diskMiB, netMiB, randSeconds, memMiB = resumeIO.Rounds, resumeIO.DiskMiB, resumeIO.NetMiB, resumeIO.RandSeconds, resumeIO.MemMiB
+				suites = []string{"io"}
+				if jsonPath == "" {
+					jsonPath = resumePath
+				}
+			}
 			if fromPath != "" {
 				// Redraw a saved run: no measuring, no KVM needed.
 				raw, err := os.ReadFile(fromPath)
@@ -154,7 +174,7 @@ ratios, never the times.`,
 				rep.IO, err = bench.IO(ctx, bench.IOConfig{
 					Govmm: self, QEMU: qemu, Kernel: kernel, Initrd: initrd, MemMiB: memMiB,
 					Cmdline: vmm.DefaultCmdline, DiskMiB: diskMiB, RandSeconds: randSeconds, NetMiB: netMiB,
-					Rounds: rounds, Dir: dir, Progress: cmd.ErrOrStderr(), RunsInVMM: where,
+					Rounds: rounds, Dir: dir, Progress: cmd.ErrOrStderr(), RunsInVMM: where, Resume: resumeIO,
 					// Every round is saved as it ends: a long nested run
 					// that dies keeps its finished rounds.
 					AfterRound: func(partial *bench.IOReport) error {
@@ -191,7 +211,35 @@ ratios, never the times.`,
 	f.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file ('-': stdout)")
 	f.StringVar(&fromPath, "from", "", "measure nothing: print the tables of a saved --json report, and draw its --chart")
 	f.StringVar(&chartPath, "chart", "", "draw the container suite's chart to this file (.svg)")
+	f.StringVar(&resumePath, "resume", "", "finish the cut-short io suite of this saved --json report, with its settings; written back to it unless --json says where")
 	return cmd
+}
+
+// loadResume reads the report --resume names and checks that it can be
+// resumed: an io suite cut short, and no flag that would change its run.
+func loadResume(cmd *cobra.Command, path string) (*benchReport, error) {
+	for _, name := range []string{"from", "suites", "rounds", "disk-mib", "net-mib", "rand-seconds", "mem"} {
+		if cmd.Flags().Changed(name) {
+			return nil, usageError{fmt.Errorf("--resume and --%s do not mix: a resumed run keeps its own suite and settings", name)}
+		}
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--resume: %w", err)}
+	}
+	var rep benchReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return nil, fmt.Errorf("--resume %s: not a govmm bench report: %w", path, err)
+	}
+	switch {
+	case rep.IO == nil:
+		return nil, fmt.Errorf("--resume %s: the report has no io suite: nothing to resume", path)
+	case rep.IO.RoundsDone == 0:
+		return nil, fmt.Errorf("--resume %s: its io suite finished all its %d rounds: nothing to resume", path, rep.IO.Rounds)
+	case rep.IO.RandSeconds == 0 || rep.IO.MemMiB == 0:
+		return nil, fmt.Errorf("--resume %s: the report is from a govmm that did not save its io settings: it cannot be resumed", path)
+	}
+	return &rep, nil
 }
 
 // containerBench runs the container suite on the images of 'govmm images'.

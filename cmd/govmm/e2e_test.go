@@ -275,3 +275,38 @@ func TestBenchRejectsBadSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchResumeRefusesWhatItCannotResume: --resume takes only a saved
+// report whose io suite was cut short, with no flag that would change its
+// run, and says why before anything is measured.
+func TestBenchResumeRefusesWhatItCannotResume(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		return p
+	}
+	cut := write("cut.json", `{"io":{"rounds":4,"rounds_done":2,"disk_mib":8,"net_mib":8,"rand_seconds":1,"mem_mib":512,"rows":[]}}`)
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     string
+	}{
+		{"missing file", []string{"--resume", filepath.Join(dir, "none.json")}, exitUsage, "--resume: open"},
+		{"with --rounds", []string{"--resume", cut, "--rounds", "3"}, exitUsage, "--resume and --rounds do not mix"},
+		{"with --suites", []string{"--resume", cut, "--suites", "boot"}, exitUsage, "--resume and --suites do not mix"},
+		{"not a report", []string{"--resume", write("text.json", "hello")}, exitFailure, "not a govmm bench report"},
+		{"no io suite", []string{"--resume", write("boot.json", `{"boot":{}}`)}, exitFailure, "has no io suite: nothing to resume"},
+		{"finished", []string{"--resume", write("done.json", `{"io":{"rounds":3,"rand_seconds":1,"mem_mib":512}}`)}, exitFailure, "finished all its 3 rounds: nothing to resume"},
+		{"from an older govmm", []string{"--resume", write("old.json", `{"io":{"rounds":4,"rounds_done":1}}`)}, exitFailure, "did not save its io settings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := govmm(t, append([]string{"bench"}, tc.args...)...)
+			assert.Equal(t, tc.wantCode, code, "stderr:\n%s", errOut)
+			assert.Contains(t, errOut, tc.want)
+			assert.NotContains(t, errOut, "bench io: round", "nothing was measured")
+		})
+	}
+}
