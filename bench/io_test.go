@@ -161,13 +161,12 @@ func TestIOAlternatesWhichVMMGoesFirst(t *testing.T) {
 	assert.Equal(t, []string{"govmm", "qemu-microvm"}, vmms, "the VMMs' list must not be reordered in place")
 }
 
-// TestIOSavesEachRound: AfterRound gets the medians of the rounds done
-// after every round but the last, marked unfinished; the final report is
-// not; and an error from AfterRound ends the run.
-func TestIOSavesEachRound(t *testing.T) {
-	dir := t.TempDir()
+// fakeSpeedingGovmm writes a stand-in for govmm run into dir whose n-th
+// boot (counted in dir/count) writes at n*100 MiB/s (128 MiB in 1.28/n s),
+// for n up to 3, and reports the other measurements alike every time.
+func fakeSpeedingGovmm(t *testing.T, dir string) string {
+	t.Helper()
 	fake := filepath.Join(dir, "govmm")
-	// Round n writes at n*100 MiB/s (128 MiB in 1.28/n s), for n up to 3.
 	script := fmt.Sprintf("#!/bin/sh\nn=$(cat %[1]s/count 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > %[1]s/count\n"+
 		"case $n in 1) s=1.28;; 2) s=0.64;; *) s=0.4267;; esac\n"+
 		"echo \"iobench result name=seqwrite bytes=134217728 ops=128 seconds=$s\"\n"+
@@ -176,6 +175,15 @@ func TestIOSavesEachRound(t *testing.T) {
 		"echo 'iobench result name=tcpsend bytes=67108864 ops=64 seconds=1'\n"+
 		"echo 'iobench result name=tcprecv bytes=67108864 ops=64 seconds=1'\n", dir)
 	require.NoError(t, os.WriteFile(fake, []byte(script), 0o755))
+	return fake
+}
+
+// TestIOSavesEachRound: AfterRound gets the medians of the rounds done
+// after every round but the last, marked unfinished; the final report is
+// not; and an error from AfterRound ends the run.
+func TestIOSavesEachRound(t *testing.T) {
+	dir := t.TempDir()
+	fake := fakeSpeedingGovmm(t, dir)
 	cfg := IOConfig{Govmm: fake, Dir: dir, DiskMiB: 1, RandSeconds: 1, NetMiB: 1,
 		MemMiB: 256, Kernel: "k", Initrd: "i", Rounds: 3, Progress: io.Discard}
 
@@ -254,16 +262,7 @@ func TestIORoundEndsWhenTheGuestFallsSilent(t *testing.T) {
 // refused before anything boots.
 func TestIOResumesACutShortRun(t *testing.T) {
 	dir := t.TempDir()
-	fake := filepath.Join(dir, "govmm")
-	// Boot n writes at n*100 MiB/s, for n up to 3.
-	script := fmt.Sprintf("#!/bin/sh\nn=$(cat %[1]s/count 2>/dev/null || echo 0)\nn=$((n+1))\necho $n > %[1]s/count\n"+
-		"case $n in 1) s=1.28;; 2) s=0.64;; *) s=0.4267;; esac\n"+
-		"echo \"iobench result name=seqwrite bytes=134217728 ops=128 seconds=$s\"\n"+
-		"echo 'iobench result name=seqread bytes=134217728 ops=128 seconds=0.5'\n"+
-		"echo 'iobench result name=randread bytes=4096000 ops=1000 seconds=2'\n"+
-		"echo 'iobench result name=tcpsend bytes=67108864 ops=64 seconds=1'\n"+
-		"echo 'iobench result name=tcprecv bytes=67108864 ops=64 seconds=1'\n", dir)
-	require.NoError(t, os.WriteFile(fake, []byte(script), 0o755))
+	fake := fakeSpeedingGovmm(t, dir)
 	boots := func() string {
 		b, err := os.ReadFile(filepath.Join(dir, "count"))
 		require.NoError(t, err)
