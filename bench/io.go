@@ -282,10 +282,14 @@ func medianMetrics(ms []IOMetrics) IOMetrics {
 			xs = append(xs, get(m))
 		}
 		slices.Sort(xs)
-		if len(xs) == 0 {
+		n := len(xs)
+		switch {
+		case n == 0:
 			return 0
+		case n%2 == 0: // the mean of the middle two, as Summarize's
+			return (xs[n/2-1] + xs[n/2]) / 2
 		}
-		return xs[len(xs)/2]
+		return xs[n/2]
 	}
 	return IOMetrics{
 		SeqWriteMiBs: med(func(m IOMetrics) float64 { return m.SeqWriteMiBs }),
