@@ -188,6 +188,8 @@ func resume(rep *IOReport, vmms []*ioVMM, saved *IOReport) (int, error) {
 	switch {
 	case done == 0:
 		return 0, errors.New("resume: the report is of a finished run (it has no rounds_done): nothing to resume")
+	case done < 0:
+		return 0, fmt.Errorf("resume: the report's rounds_done is %d: not a report govmm saved", done)
 	case done >= saved.Rounds:
 		return 0, fmt.Errorf("resume: the report has done %d of %d rounds: nothing to resume", done, saved.Rounds)
 	}

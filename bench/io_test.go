@@ -297,6 +297,7 @@ func TestIOResumesACutShortRun(t *testing.T) {
 		want   string
 	}{
 		{"finished", func(r *IOReport) { r.RoundsDone = 0 }, "nothing to resume"},
+		{"negative rounds done", func(r *IOReport) { r.RoundsDone = -3 }, "rounds_done is -3"},
 		{"other rounds", func(r *IOReport) { r.Rounds = 6 }, "rounds 6, this one 4"},
 		{"other disk size", func(r *IOReport) { r.DiskMiB = 128 }, "disk MiB 128, this one 1"},
 		{"rounds missing", func(r *IOReport) { r.Rows[0].Runs = r.Rows[0].Runs[:1] }, "has 1 rounds of govmm, want 2"},

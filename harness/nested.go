@@ -283,8 +283,8 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 	}
 	st, statusErr := readStatus(filepath.Join(runDir, job.StatusFile))
 	if statusErr != nil {
-		if oops, ok := kernelCrash(console); ok {
-			return 0, &outerKernelError{what: "crashed", marker: oops, jobStarted: verdict.started, console: crashExcerpt(console)}
+		if oops, excerpt, ok := kernelCrash(console); ok {
+			return 0, &outerKernelError{what: "crashed", marker: oops, jobStarted: verdict.started, console: excerpt}
 		}
 		if runErr != nil {
 			return 0, fmt.Errorf("nested KVM harness: qemu failed after %s: %w%s", time.Since(start).Round(time.Millisecond), runErr, diag())
@@ -319,40 +319,34 @@ var lockupMarkers = []string{"BUG: soft lockup", "rcu_preempt self-detected stal
 var crashMarkers = []string{"BUG: ", "kernel BUG at", "Oops: ", "general protection fault",
 	"double fault", "stack guard page", "Kernel panic - not syncing"}
 
-// kernelCrash reports whether the console shows the kernel panicking, and
-// the first line of its report, without the timestamp.
-func kernelCrash(console []byte) (string, bool) {
+// kernelCrash reports whether the console shows the kernel panicking; if
+// so, it returns the first line of its first report (without the
+// timestamp) and the part of the console that explains the crash: the
+// start of that report, where the cause and the faulting code are, then
+// the console's last lines.
+func kernelCrash(console []byte) (marker, excerpt string, ok bool) {
 	if !bytes.Contains(console, []byte("Kernel panic - not syncing")) {
-		return "", false
+		return "", "", false
 	}
-	for _, line := range strings.Split(string(console), "\n") {
-		for _, m := range crashMarkers {
-			if i := strings.Index(line, m); i >= 0 {
-				return strings.TrimSpace(line[i:]), true
-			}
-		}
-	}
-	return "Kernel panic - not syncing", true // not reached: the panic line itself matches
-}
-
-// crashExcerpt is the part of a crashed kernel's console that explains the
-// crash: the start of its first report, where the cause and the faulting
-// code are, then the console's last lines.
-func crashExcerpt(console []byte) string {
 	lines := strings.Split(strings.TrimRight(string(console), "\n"), "\n")
-	first := len(lines)
+	first := -1
 	for i, line := range lines {
 		for _, m := range crashMarkers {
-			if strings.Contains(line, m) {
-				first = min(first, i)
+			if j := strings.Index(line, m); j >= 0 {
+				first, marker = i, strings.TrimSpace(line[j:])
+				break
 			}
 		}
+		if first >= 0 {
+			break
+		}
 	}
+	// The panic line itself is a marker, so first is found.
 	const head, tail = 30, 10
-	if first == len(lines) || len(lines)-first <= head+tail {
-		return strings.Join(lines[max(0, min(first, len(lines)-head-tail)):], "\n")
+	if len(lines)-first <= head+tail {
+		return marker, strings.Join(lines[max(0, min(first, len(lines)-head-tail)):], "\n"), true
 	}
-	return strings.Join(lines[first:first+head], "\n") + "\n[...]\n" + strings.Join(lines[len(lines)-tail:], "\n")
+	return marker, strings.Join(lines[first:first+head], "\n") + "\n[...]\n" + strings.Join(lines[len(lines)-tail:], "\n"), true
 }
 
 // watchVerdict is what watchConsole saw.

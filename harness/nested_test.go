@@ -234,13 +234,12 @@ func TestCrashExcerpt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			console := []byte(strings.Join(tc.console, "\n") + "\n")
-			crash, ok := kernelCrash(console)
+			crash, excerpt, ok := kernelCrash(console)
 			assert.Equal(t, tc.wantCrash != "", ok)
 			assert.Equal(t, tc.wantCrash, crash)
 			if !ok {
 				return
 			}
-			excerpt := crashExcerpt(console)
 			for _, w := range tc.wantHas {
 				assert.Contains(t, excerpt, w)
 			}
