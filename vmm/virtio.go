@@ -26,7 +26,14 @@ type DiskConfig struct {
 // The VMM plays firmware for PCI: it gives each virtio device a device
 // number on bus 0, places its BAR0 in the host bridge's memory window (the
 // DSDT's PCI0 _CRS starts it at 0xc0000000) and picks its INTx line.
+//
+// I/O BARs (the notification ports) go from port 0x1000 up, one per 1 KiB
+// of ports: where Linux would put them itself, clear of the legacy ports
+// below 0x1000 and of the ISA aliases (pcibios_align_resource keeps
+// I/O ranges out of each KiB's upper 768 ports).
 const (
+	pciPortBase   = 0x1000
+	pciPortStride = 0x400
 	pciWindowBase = 0xc000_0000
 	firstPCISlot  = 1 // 00:00.0 is the host bridge
 	// ioapicPins is the number of IOAPIC inputs (GSIs 0-23); MSI routes
@@ -151,57 +158,87 @@ type virtioPCI struct {
 	vectors *msixVectors
 	closers []func() error
 
-	mu     sync.Mutex // guards mapped
-	mapped uint64     // where BAR0 is on the MMIO bus and ioeventfds; pci.NoAddress if nowhere
+	mu sync.Mutex // guards mapped
+	// mapped is where each BAR (0 and virtio.NotifyPortsBAR) is on its bus
+	// and ioeventfds; pci.NoAddress if nowhere.
+	mapped map[int]uint64
 }
 
-// OnBARChange moves BAR0's MMIO range and its queues' ioeventfds.
+// OnBARChange moves a BAR's range on the MMIO or port bus, and the
+// ioeventfds of its queue notifications.
 func (p *virtioPCI) OnBARChange(index int, _, addr uint64) {
-	if index != 0 {
+	if index != 0 && index != virtio.NotifyPortsBAR {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mapped != pci.NoAddress {
-		p.unmap()
+	if old, ok := p.mapped[index]; ok && old != pci.NoAddress {
+		p.unmap(index)
 	}
 	if addr == pci.NoAddress {
 		return
 	}
 	// The guest may program any address: one that overlaps another device
 	// is refused (logged), and the BAR decodes nothing until moved.
-	if err := p.m.devs.mmio.Register(bus.Addr(addr), virtio.BARSize, p.dev); err != nil {
-		p.m.log.Warn("PCI BAR not mapped", "device", p.name, "address", fmt.Sprintf("%#x", addr), "err", err)
+	var err error
+	flags := uint32(0)
+	if index == 0 {
+		err = p.m.devs.mmio.Register(bus.Addr(addr), virtio.BARSize, p.dev)
+	} else {
+		// The configuration space keeps an I/O BAR's address within 16
+		// bits (its upper bits are hardwired to zero).
+		flags = kvm.IOEventFDFlagPIO
+		err = p.m.devs.pio.Register(bus.Port(addr), uint32(p.dev.NotifyPortsSize()), p.dev.NotifyPorts())
+	}
+	if err != nil {
+		p.m.log.Warn("PCI BAR not mapped", "device", p.name, "bar", index, "address", fmt.Sprintf("%#x", addr), "err", err)
 		return
 	}
-	p.mapped = addr
+	p.mapped[index] = addr
 	for _, k := range p.dev.Kicks() {
-		err := p.m.vm.IOEventFD(kvm.IOEventFD{Addr: addr + k.Offset, Len: k.Len, FD: int32(k.EventFD.FD())})
+		if k.BAR != index {
+			continue
+		}
+		err := p.m.vm.IOEventFD(kvm.IOEventFD{Addr: addr + k.Offset, Len: k.Len, FD: int32(k.EventFD.FD()), Flags: flags})
 		if err != nil {
-			// Notifications still arrive, as MMIO exits.
-			p.m.log.Warn("ioeventfd", "device", p.name, "address", fmt.Sprintf("%#x", addr+k.Offset), "err", err)
+			// Notifications still arrive, as exits to the VMM.
+			p.m.log.Warn("ioeventfd", "device", p.name, "bar", index, "address", fmt.Sprintf("%#x", addr+k.Offset), "err", err)
 		}
 	}
 }
 
-// unmap removes BAR0 from where it is mapped. p.mu is held.
-func (p *virtioPCI) unmap() {
+// unmap removes BAR index from where it is mapped. p.mu is held.
+func (p *virtioPCI) unmap(index int) {
+	addr := p.mapped[index]
+	flags := uint32(kvm.IOEventFDFlagDeassign)
+	if index != 0 {
+		flags |= kvm.IOEventFDFlagPIO
+	}
 	for _, k := range p.dev.Kicks() {
-		err := p.m.vm.IOEventFD(kvm.IOEventFD{Addr: p.mapped + k.Offset, Len: k.Len, FD: int32(k.EventFD.FD()), Flags: kvm.IOEventFDFlagDeassign})
+		if k.BAR != index {
+			continue
+		}
+		err := p.m.vm.IOEventFD(kvm.IOEventFD{Addr: addr + k.Offset, Len: k.Len, FD: int32(k.EventFD.FD()), Flags: flags})
 		if err != nil {
-			p.m.log.Debug("ioeventfd deassign", "device", p.name, "err", err)
+			p.m.log.Debug("ioeventfd deassign", "device", p.name, "bar", index, "err", err)
 		}
 	}
-	if err := p.m.devs.mmio.Unregister(bus.Addr(p.mapped), p.dev); err != nil {
-		p.m.log.Debug("unmap BAR", "device", p.name, "err", err)
+	var err error
+	if index == 0 {
+		err = p.m.devs.mmio.Unregister(bus.Addr(addr), p.dev)
+	} else {
+		err = p.m.devs.pio.Unregister(bus.Port(addr), p.dev.NotifyPorts())
 	}
-	p.mapped = pci.NoAddress
+	if err != nil {
+		p.m.log.Debug("unmap BAR", "device", p.name, "bar", index, "err", err)
+	}
+	p.mapped[index] = pci.NoAddress
 }
 
 // close stops the device (its backend's worker) and frees what wires it.
 func (p *virtioPCI) close() error {
 	if p.dev != nil {
-		p.m.log.Debug("virtio device closed", "device", p.name, "notifications by MMIO exit", p.dev.NotifyExits())
+		p.m.log.Debug("virtio device closed", "device", p.name, "notifications by exit", p.dev.NotifyExits())
 	}
 	var errs *multierror.Error
 	errs = multierror.Append(errs, p.dev.Close())
@@ -264,7 +301,7 @@ func (m *Machine) addVirtioPCI(host *pci.Host, slot int, name string, backend vi
 	if slot >= pci.MaxDevices {
 		return fmt.Errorf("%s: no free PCI slot (at most %d devices)", name, pci.MaxDevices-firstPCISlot)
 	}
-	p := &virtioPCI{m: m, name: name, mapped: pci.NoAddress}
+	p := &virtioPCI{m: m, name: name, mapped: map[int]uint64{}}
 	m.virtio = append(m.virtio, p)
 	vectors, err := m.newMSIXVectors(name, len(backend.QueueSizes())+1)
 	p.vectors = vectors
@@ -287,9 +324,17 @@ func (m *Machine) addVirtioPCI(host *pci.Host, slot int, name string, backend vi
 	if err := space.SetBARAddress(0, bar); err != nil {
 		return fmt.Errorf("%s: BAR0 at %#x: %w", name, bar, err)
 	}
+	var ports uint64
+	if dev.NotifyPorts() != nil {
+		ports = pciPortBase + uint64(slot-firstPCISlot)*pciPortStride
+		if err := space.SetBARAddress(virtio.NotifyPortsBAR, ports); err != nil {
+			return fmt.Errorf("%s: BAR%d at port %#x: %w", name, virtio.NotifyPortsBAR, ports, err)
+		}
+	}
 	if err := host.Register(slot, dev.PCIFunction()); err != nil {
 		return fmt.Errorf("%s: PCI slot %d: %w", name, slot, err)
 	}
-	m.log.Debug("PCI device", "device", name, "slot", slot, "bar0", fmt.Sprintf("%#x", bar), "intx", irq)
+	m.log.Debug("PCI device", "device", name, "slot", slot, "bar0", fmt.Sprintf("%#x", bar),
+		"notify ports", fmt.Sprintf("%#x", ports), "intx", irq)
 	return nil
 }

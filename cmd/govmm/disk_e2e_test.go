@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -79,15 +80,19 @@ func TestReadOnlyDiskRefusesWrites(t *testing.T) {
 }
 
 // TestTwoDisks: two disks at once, in --disk order, with their serials.
+// The guest's driver notifies through the devices' I/O ports, and every
+// notification is taken by an ioeventfd: none reaches the VMM as an exit.
 func TestTwoDisks(t *testing.T) {
 	t.Parallel()
 	first := ext4Image(t, map[string]string{"which.txt": "first\n"})
 	second := ext4Image(t, map[string]string{"which.txt": "second\n"})
-	code, out, errOut := govmm(t, "run", "--disk", first+",serial=disk-one", "--disk", second+",readonly", "--", "sh", "-c",
+	code, out, errOut := govmm(t, "run", "--verbose", "--disk", first+",serial=disk-one", "--disk", second+",readonly", "--", "sh", "-c",
 		"mkdir -p /a /b && mount -t ext4 /dev/vda /a && mount -t ext4 -o ro /dev/vdb /b && "+
-			"cat /a/which.txt /b/which.txt /sys/block/vda/serial; echo; cat /sys/block/vdb/ro; umount /a")
+			"cat /a/which.txt /b/which.txt /sys/block/vda/serial; echo; cat /sys/block/vdb/ro; umount /a; "+
+			"grep -c ': virtio-pci-modern' /proc/ioports")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
-	assert.Contains(t, out, "first\nsecond\ndisk-one\n1\n")
+	assert.Contains(t, out, "first\nsecond\ndisk-one\n1\n2\n", "the files, the serial, read-only, and both drivers holding their ports")
+	assert.Equal(t, 2, strings.Count(errOut, `"notifications by exit"=0`), "stderr:\n%s", errOut)
 }
 
 // TestDiskErrors: bad --disk arguments fail before the VM is built, with

@@ -94,6 +94,20 @@ func TestMMIORegister(t *testing.T) {
 	}
 }
 
+func TestPIOUnregister(t *testing.T) {
+	b := NewPIO(nil)
+	dev, other := &recorder{Fill: 0xab}, &recorder{}
+	require.NoError(t, b.Register(0x1000, 4, dev))
+	data := make([]byte, 2)
+	require.True(t, b.Read(0x1002, data))
+
+	assert.ErrorIs(t, b.Unregister(0x1002, dev), ErrNotRegistered, "not the base")
+	assert.ErrorIs(t, b.Unregister(0x1000, other), ErrNotRegistered, "someone else's range")
+	require.NoError(t, b.Unregister(0x1000, dev))
+	assert.False(t, b.Read(0x1002, data), "nothing decodes there any more")
+	require.NoError(t, b.Register(0x1000, 4, other), "the range is free again")
+}
+
 func TestMMIOUnregister(t *testing.T) {
 	b := NewMMIO(nil)
 	dev, other := &recorder{Fill: 0xab}, &recorder{}

@@ -28,6 +28,12 @@ func (b *PIO) Register(base Port, size uint32, dev devices.Device) error {
 	return b.s.register(uint64(base), uint64(size), dev)
 }
 
+// Unregister removes the range registered at base for dev (a PCI I/O BAR
+// that moves).
+func (b *PIO) Unregister(base Port, dev devices.Device) error {
+	return b.s.unregister(uint64(base), dev)
+}
+
 // Read dispatches an IN of len(data) bytes from port and reports whether a
 // device handled it; unhandled reads return all ones.
 func (b *PIO) Read(port Port, data []byte) bool {

@@ -100,6 +100,27 @@ const (
 	MaxQueues = 0x1000 / notifyMult
 )
 
+// NotifyPortsBAR is the I/O BAR of the second notification area: queue i
+// notifies at port base + 2*i. The capability list names it before BAR0's,
+// so a driver that takes the first notification structure it can map (as
+// Linux does, drivers/virtio/virtio_pci_modern_dev.c) notifies by OUT.
+//
+// Why ports: an OUT exit tells the hypervisor the port, the width and, on
+// AMD (SVM's IOIO exit information), where the next instruction starts, so
+// KVM signals the ioeventfd without looking at the instruction. A store to
+// an MMIO page on AMD arrives as a nested page fault with neither: KVM
+// fetches and decodes the guest's instruction on every notification,
+// which under a nested or software CPU costs a large part of what the
+// notification does. (QEMU offers the same as virtio-pci's
+// modern-pio-notify, off by default.)
+const (
+	NotifyPortsBAR = 2
+	notifyPortMult = 2
+	// maxPortQueues is the most queues the I/O BAR covers: an I/O BAR is
+	// at most 256 ports (PCI Local Bus 3.0 section 6.2.5.1).
+	maxPortQueues = 256 / notifyPortMult
+)
+
 // PCI identity of modern virtio devices (virtio 1.2 section 4.1.2).
 const (
 	pciVendorID     = 0x1af4
@@ -130,10 +151,11 @@ type queueRegs struct {
 }
 
 // PCIDevice is the virtio 1.x PCI transport (virtio 1.2 section 4.1) in
-// front of a Backend: its configuration space, and BAR0 holding the common
+// front of a Backend: its configuration space, BAR0 holding the common
 // configuration, ISR status, device configuration, notification area and
-// MSI-X table. It implements devices.Device for BAR0 (offsets from the
-// BAR's start).
+// MSI-X table, and an I/O BAR with a second notification area (see
+// NotifyPortsBAR). It implements devices.Device for BAR0 (offsets from the
+// BAR's start); NotifyPorts serves the I/O BAR.
 type PCIDevice struct {
 	backend Backend
 	mem     Memory
@@ -142,7 +164,10 @@ type PCIDevice struct {
 	space   *pci.ConfigSpace
 	msix    *pci.MSIXTable
 	kicks   []*EventFD
-	pciCfg  int // offset of the VIRTIO_PCI_CAP_PCI_CFG capability
+	// portsSize is the size of the I/O BAR of notification ports (0: the
+	// device has too many queues for one).
+	portsSize uint64
+	pciCfg    int // offset of the VIRTIO_PCI_CAP_PCI_CFG capability
 	// notifyExits counts queue notifications that reached user space:
 	// with the VMM's ioeventfds in place, the guest's 2-byte notify
 	// writes never do.
@@ -222,8 +247,22 @@ func (d *PCIDevice) buildConfigSpace(cfg PCIConfig, queues int) error {
 	caps := []pci.VirtioCap{
 		{Type: pci.VirtioCommonCfg, Offset: commonOffset, Length: commonSize},
 		{Type: pci.VirtioISRCfg, Offset: isrOffset, Length: isrSize},
-		{Type: pci.VirtioNotifyCfg, Offset: notifyOffset, Length: uint64(notifyMult * queues), NotifyOffMultiplier: notifyMult},
 	}
+	if queues <= maxPortQueues {
+		// The smallest I/O BAR (4 ports, a power of two) that holds every
+		// queue's port.
+		d.portsSize = 4
+		for d.portsSize < uint64(notifyPortMult*queues) {
+			d.portsSize *= 2
+		}
+		if err := d.space.AddBAR(NotifyPortsBAR, pci.BAR{Kind: pci.BARIO, Size: d.portsSize}); err != nil {
+			return err
+		}
+		caps = append(caps, pci.VirtioCap{Type: pci.VirtioNotifyCfg, BAR: NotifyPortsBAR,
+			Length: uint64(notifyPortMult * queues), NotifyOffMultiplier: notifyPortMult})
+	}
+	caps = append(caps, pci.VirtioCap{Type: pci.VirtioNotifyCfg, Offset: notifyOffset,
+		Length: uint64(notifyMult * queues), NotifyOffMultiplier: notifyMult})
 	if n := d.backend.ConfigSize(); n > 0 {
 		caps = append(caps, pci.VirtioCap{Type: pci.VirtioDeviceCfg, Offset: deviceOffset, Length: uint64(n)})
 	}
@@ -282,15 +321,44 @@ func (d *PCIDevice) resetRegs() {
 // window; see PCIFunction).
 func (d *PCIDevice) ConfigSpace() *pci.ConfigSpace { return d.space }
 
-// Kicks returns each queue's eventfd, with the offset in BAR0 whose writes
-// signal it, for the VMM to register as ioeventfds (2-byte writes, any
-// value: section 4.1.4.4 has the driver write the queue index there).
+// Kicks returns each queue's eventfd, with the offsets in BAR0 and in the
+// I/O BAR NotifyPortsBAR (if the device has it) whose writes signal it, for
+// the VMM to register as ioeventfds (2-byte writes, any value: section
+// 4.1.4.4 has the driver write the queue index there).
 func (d *PCIDevice) Kicks() []Kick {
-	out := make([]Kick, len(d.kicks))
+	var out []Kick
 	for i, k := range d.kicks {
-		out[i] = Kick{Offset: notifyOffset + notifyMult*uint64(i), Len: 2, EventFD: k}
+		out = append(out, Kick{BAR: 0, Offset: notifyOffset + notifyMult*uint64(i), Len: 2, EventFD: k})
+		if d.portsSize > 0 {
+			out = append(out, Kick{BAR: NotifyPortsBAR, Offset: notifyPortMult * uint64(i), Len: 2, EventFD: k})
+		}
 	}
 	return out
+}
+
+// NotifyPorts is the device behind the I/O BAR NotifyPortsBAR (offsets from
+// its start), for the VMM to map where the BAR is; nil if the device has
+// no such BAR. A write reaches it only when no ioeventfd took it.
+func (d *PCIDevice) NotifyPorts() devices.Device {
+	if d.portsSize == 0 {
+		return nil
+	}
+	return notifyPorts{d}
+}
+
+// NotifyPortsSize is the size of the I/O BAR NotifyPortsBAR (0: none).
+func (d *PCIDevice) NotifyPortsSize() uint64 { return d.portsSize }
+
+type notifyPorts struct{ d *PCIDevice }
+
+func (p notifyPorts) Read(_ uint64, data []byte) { clear(data) } // write-only
+
+func (p notifyPorts) Write(offset uint64, data []byte) {
+	if !inRange(offset, data, 0, notifyPortMult*uint64(len(p.d.kicks))) {
+		p.d.log.Debug("virtio-pci: write to nothing in the notification ports", "offset", offset, "len", len(data))
+		return
+	}
+	p.d.notify(offset / notifyPortMult)
 }
 
 // NotifyExits counts queue notifications that reached the device through
@@ -299,7 +367,8 @@ func (d *PCIDevice) NotifyExits() uint64 { return d.notifyExits.Load() }
 
 // Kick is one queue's notification address and eventfd.
 type Kick struct {
-	Offset  uint64 // in BAR0
+	BAR     int    // 0 (memory) or NotifyPortsBAR (I/O)
+	Offset  uint64 // in the BAR
 	Len     uint32
 	EventFD *EventFD
 }
@@ -453,10 +522,14 @@ const (
 	cfgCapData   = 16
 )
 
-func (w cfgWindow) window(offset uint64, n int) (barOffset uint64, width int, ok bool) {
+// window reports whether an access at offset of n bytes touches
+// pci_cfg_data and, if so, the BAR region the driver selected: the BAR's
+// device, the offset in it and the access width (0: the selection is not
+// usable).
+func (w cfgWindow) window(offset uint64, n int) (dev devices.Device, barOffset uint64, width int, ok bool) {
 	data := uint64(w.d.pciCfg + cfgCapData)
 	if offset+uint64(n) <= data || offset >= data+4 {
-		return 0, 0, false // not pci_cfg_data
+		return nil, 0, 0, false // not pci_cfg_data
 	}
 	var b [4]byte
 	w.d.space.ReadConfig(uint64(w.d.pciCfg+cfgCapBAR), b[:1])
@@ -465,22 +538,29 @@ func (w cfgWindow) window(offset uint64, n int) (barOffset uint64, width int, ok
 	off := binary.LittleEndian.Uint32(b[:])
 	w.d.space.ReadConfig(uint64(w.d.pciCfg+cfgCapLength), b[:])
 	size := binary.LittleEndian.Uint32(b[:])
-	if bar != 0 || (size != 1 && size != 2 && size != 4) || off%size != 0 || uint64(off)+uint64(size) > BARSize {
-		w.d.log.Debug("virtio-pci: PCI configuration access window not usable", "bar", bar, "offset", off, "length", size)
-		return 0, 0, true
+	var barSize uint64
+	switch {
+	case bar == 0:
+		dev, barSize = w.d, BARSize
+	case bar == NotifyPortsBAR && w.d.portsSize > 0:
+		dev, barSize = notifyPorts{w.d}, w.d.portsSize
 	}
-	return uint64(off), int(size), true
+	if dev == nil || (size != 1 && size != 2 && size != 4) || off%size != 0 || uint64(off)+uint64(size) > barSize {
+		w.d.log.Debug("virtio-pci: PCI configuration access window not usable", "bar", bar, "offset", off, "length", size)
+		return nil, 0, 0, true
+	}
+	return dev, uint64(off), int(size), true
 }
 
 func (w cfgWindow) ReadConfig(offset uint64, data []byte) {
-	barOff, length, hit := w.window(offset, len(data))
+	dev, barOff, length, hit := w.window(offset, len(data))
 	if !hit {
 		w.d.space.ReadConfig(offset, data)
 		return
 	}
 	var buf [4]byte
 	if length > 0 {
-		w.d.Read(barOff, buf[:length])
+		dev.Read(barOff, buf[:length])
 	}
 	start := w.d.pciCfg + cfgCapData
 	for i := range data {
@@ -493,7 +573,7 @@ func (w cfgWindow) ReadConfig(offset uint64, data []byte) {
 }
 
 func (w cfgWindow) WriteConfig(offset uint64, data []byte) {
-	barOff, length, hit := w.window(offset, len(data))
+	dev, barOff, length, hit := w.window(offset, len(data))
 	if !hit {
 		w.d.space.WriteConfig(offset, data)
 		return
@@ -502,6 +582,6 @@ func (w cfgWindow) WriteConfig(offset uint64, data []byte) {
 	// pci_cfg_data are written through to BAR0 when they cover the window.
 	start := uint64(w.d.pciCfg + cfgCapData)
 	if length > 0 && offset == start && len(data) >= length {
-		w.d.Write(barOff, data[:length])
+		dev.Write(barOff, data[:length])
 	}
 }

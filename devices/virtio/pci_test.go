@@ -2,13 +2,17 @@ package virtio
 
 import (
 	"encoding/binary"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govmm/govmm/devices"
 	"github.com/govmm/govmm/devices/internal/devtest"
+	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/memory"
 )
 
@@ -18,12 +22,18 @@ type fakeBackend struct {
 	activations []*Activation
 	resets      int
 	config      [8]byte
+	sizes       []uint16 // queue sizes; nil: 16 and 8
 }
 
-func (b *fakeBackend) Type() DeviceType     { return TypeBlock }
-func (b *fakeBackend) Features() uint64     { return 1 << 9 }
-func (b *fakeBackend) QueueSizes() []uint16 { return []uint16{16, 8} }
-func (b *fakeBackend) ConfigSize() int      { return len(b.config) }
+func (b *fakeBackend) Type() DeviceType { return TypeBlock }
+func (b *fakeBackend) Features() uint64 { return 1 << 9 }
+func (b *fakeBackend) QueueSizes() []uint16 {
+	if b.sizes != nil {
+		return b.sizes
+	}
+	return []uint16{16, 8}
+}
+func (b *fakeBackend) ConfigSize() int { return len(b.config) }
 func (b *fakeBackend) ReadConfig(off uint64, data []byte) {
 	clear(data)
 	copy(data, b.config[off:])
@@ -263,7 +273,161 @@ func TestPCIConfigWindow(t *testing.T) {
 	fn.WriteConfig(cap+cfgCapData, b)
 }
 
-// FuzzPCIDevice throws arbitrary register accesses at the transport.
+// virtioCap is a vendor capability as a driver reads it.
+type virtioCap struct {
+	cfgType, bar   uint8
+	offset, length uint32
+	mult           uint32 // notify_off_multiplier (notification structures)
+}
+
+// virtioCaps walks the capability list from its head, as Linux's
+// virtio_pci_find_capability does, and returns the virtio structures in
+// list order.
+func virtioCaps(t *testing.T, d *PCIDevice) []virtioCap {
+	t.Helper()
+	fn := d.PCIFunction()
+	b := make([]byte, 4)
+	fn.ReadConfig(0x34, b[:1])
+	var caps []virtioCap
+	for pos, n := uint64(b[0]), 0; pos != 0; n++ {
+		require.Less(t, n, 48, "capability list loops")
+		fn.ReadConfig(pos, b)
+		id, next := b[0], uint64(b[1])
+		if id == 0x09 {
+			c := virtioCap{cfgType: b[3]}
+			fn.ReadConfig(pos+4, b[:1])
+			c.bar = b[0]
+			fn.ReadConfig(pos+8, b)
+			c.offset = binary.LittleEndian.Uint32(b)
+			fn.ReadConfig(pos+12, b)
+			c.length = binary.LittleEndian.Uint32(b)
+			if c.cfgType == 2 { // VIRTIO_PCI_CAP_NOTIFY_CFG
+				fn.ReadConfig(pos+16, b)
+				c.mult = binary.LittleEndian.Uint32(b)
+			}
+			caps = append(caps, c)
+		}
+		pos = next
+	}
+	return caps
+}
+
+// TestPCINotifyPorts: the notification structure a driver finds first is
+// in the I/O BAR, one 16-bit port per queue; writes there reach the
+// queue's eventfd (also through the PCI configuration access window), and
+// the memory one in BAR0 stays for drivers that cannot use ports.
+func TestPCINotifyPorts(t *testing.T) {
+	r := newPCIRig(t)
+	var notify []virtioCap
+	for _, c := range virtioCaps(t, r.dev) {
+		if c.cfgType == 2 {
+			notify = append(notify, c)
+		}
+	}
+	require.Len(t, notify, 2)
+	assert.Equal(t, virtioCap{cfgType: 2, bar: NotifyPortsBAR, offset: 0, length: 4, mult: 2}, notify[0], "ports first")
+	assert.Equal(t, virtioCap{cfgType: 2, bar: 0, offset: notifyOffset, length: 8, mult: notifyMult}, notify[1])
+	bar := r.dev.ConfigSpace().BAR(NotifyPortsBAR)
+	assert.Equal(t, pci.BARIO, bar.Kind)
+	assert.Equal(t, uint64(4), bar.Size)
+	assert.Equal(t, uint64(4), r.dev.NotifyPortsSize())
+
+	var kicks []Kick
+	for _, k := range r.dev.Kicks() {
+		k.EventFD = nil
+		kicks = append(kicks, k)
+	}
+	assert.ElementsMatch(t, []Kick{
+		{BAR: 0, Offset: notifyOffset, Len: 2}, {BAR: NotifyPortsBAR, Offset: 0, Len: 2},
+		{BAR: 0, Offset: notifyOffset + notifyMult, Len: 2}, {BAR: NotifyPortsBAR, Offset: 2, Len: 2},
+	}, kicks)
+
+	ports := r.dev.NotifyPorts()
+	require.NotNil(t, ports)
+	for _, tc := range []struct {
+		name   string
+		offset uint64
+		data   []byte
+		want   []bool // queue 0, queue 1 notified
+	}{
+		{"queue 0", 0, []byte{0, 0}, []bool{true, false}},
+		{"queue 1", 2, []byte{1, 0}, []bool{false, true}},
+		{"a byte of queue 1's port", 3, []byte{1}, []bool{false, true}},
+		{"past the last queue", 4, []byte{2, 0}, []bool{false, false}},
+		{"across the end", 3, []byte{1, 0}, []bool{false, false}},
+		{"far out", 1 << 40, []byte{0, 0}, []bool{false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := r.dev.NotifyExits()
+			ports.Write(tc.offset, tc.data)
+			for q, want := range tc.want {
+				assert.Equal(t, want, r.dev.kicks[q].Drain(), "queue %d", q)
+			}
+			if tc.want[0] || tc.want[1] {
+				assert.Equal(t, before+1, r.dev.NotifyExits(), "counted as a notification that exited")
+			}
+		})
+	}
+	b := []byte{0xff, 0xff}
+	ports.Read(0, b)
+	assert.Equal(t, []byte{0, 0}, b, "write-only: reads as zero")
+
+	// The PCI configuration access window reaches the ports too.
+	fn := r.dev.PCIFunction()
+	cap := uint64(r.dev.pciCfg)
+	fn.WriteConfig(cap+cfgCapBAR, []byte{NotifyPortsBAR})
+	fn.WriteConfig(cap+cfgCapOffset, binary.LittleEndian.AppendUint32(nil, 2))
+	fn.WriteConfig(cap+cfgCapLength, binary.LittleEndian.AppendUint32(nil, 2))
+	fn.WriteConfig(cap+cfgCapData, []byte{1, 0})
+	assert.True(t, r.dev.kicks[1].Drain(), "queue 1 through the window")
+	fn.WriteConfig(cap+cfgCapOffset, binary.LittleEndian.AppendUint32(nil, 4))
+	fn.WriteConfig(cap+cfgCapData, []byte{1, 0})
+	assert.False(t, r.dev.kicks[0].Drain() || r.dev.kicks[1].Drain(), "a window past the I/O BAR reaches nothing")
+}
+
+// TestPCINotifyPortsSize: the I/O BAR is the smallest power of two of at
+// least 4 ports that holds a port per queue; a device with more queues
+// than 256 ports hold has none, and notifies through BAR0 alone.
+func TestPCINotifyPortsSize(t *testing.T) {
+	for _, tc := range []struct {
+		queues int
+		want   uint64
+	}{
+		{1, 4}, {2, 4}, {3, 8}, {5, 16}, {128, 256}, {129, 0},
+	} {
+		t.Run(fmt.Sprint(tc.queues), func(t *testing.T) {
+			ram := make([]byte, 1<<20)
+			mem, err := memory.FromBytes(memory.Region{GPA: 0, Host: ram})
+			require.NoError(t, err)
+			be := &fakeBackend{sizes: slices.Repeat([]uint16{8}, tc.queues)}
+			dev, err := NewPCIDevice(PCIConfig{Backend: be, Memory: mem, ClassCode: 0x018000})
+			require.NoError(t, err)
+			t.Cleanup(func() { assert.NoError(t, dev.Close()) })
+			assert.Equal(t, tc.want, dev.NotifyPortsSize())
+			bar := dev.ConfigSpace().BAR(NotifyPortsBAR)
+			kicks := dev.Kicks()
+			var notifyCaps int
+			for _, c := range virtioCaps(t, dev) {
+				if c.cfgType == 2 {
+					notifyCaps++
+				}
+			}
+			if tc.want == 0 {
+				assert.Nil(t, dev.NotifyPorts())
+				assert.Zero(t, bar.Kind, "no I/O BAR")
+				assert.Len(t, kicks, tc.queues)
+				assert.Equal(t, 1, notifyCaps)
+				return
+			}
+			assert.Equal(t, pci.BAR{Kind: pci.BARIO, Size: tc.want}, bar)
+			assert.Len(t, kicks, 2*tc.queues)
+			assert.Equal(t, 2, notifyCaps)
+		})
+	}
+}
+
+// FuzzPCIDevice throws arbitrary register accesses at the transport (BAR0
+// and the notification ports).
 func FuzzPCIDevice(f *testing.F) {
 	f.Add([]byte{0x14, 1, 0x0f, 0x14, 1, 0x04})
 	f.Fuzz(func(t *testing.T, ops []byte) {
@@ -272,13 +436,18 @@ func FuzzPCIDevice(f *testing.F) {
 			off := uint64(binary.LittleEndian.Uint16(ops)) % (BARSize + 16)
 			n := []int{1, 2, 4, 8}[ops[2]&3]
 			write := ops[2]&4 != 0
+			ports := ops[2]&8 != 0
 			ops = ops[3:]
 			data := make([]byte, n)
 			copy(data, ops)
+			var target devices.Device = r.dev
+			if ports {
+				target = r.dev.NotifyPorts()
+			}
 			if write {
-				r.dev.Write(off, data)
+				target.Write(off, data)
 			} else {
-				r.dev.Read(off, data)
+				target.Read(off, data)
 			}
 		}
 	})
