@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/govmm/govmm/devices"
 	"github.com/govmm/govmm/devices/internal/devtest"
 )
 
@@ -94,35 +95,43 @@ func TestMMIORegister(t *testing.T) {
 	}
 }
 
-func TestPIOUnregister(t *testing.T) {
-	b := NewPIO(nil)
-	dev, other := &recorder{Fill: 0xab}, &recorder{}
-	require.NoError(t, b.Register(0x1000, 4, dev))
-	data := make([]byte, 2)
-	require.True(t, b.Read(0x1002, data))
+// TestUnregister: a range is removed only by its base and its own device,
+// once, and is free again afterwards (a PCI BAR that moves), on either bus.
+func TestUnregister(t *testing.T) {
+	pio, mmio := NewPIO(nil), NewMMIO(nil)
+	for _, tc := range []struct {
+		name       string
+		base, size uint64
+		register   func(base, size uint64, dev devices.Device) error
+		unregister func(base uint64, dev devices.Device) error
+		read       func(addr uint64, data []byte) bool
+	}{
+		{"PIO", 0x1000, 4,
+			func(base, size uint64, dev devices.Device) error { return pio.Register(Port(base), uint32(size), dev) },
+			func(base uint64, dev devices.Device) error { return pio.Unregister(Port(base), dev) },
+			func(addr uint64, data []byte) bool { return pio.Read(Port(addr), data) }},
+		{"MMIO", 0xd000_0000, 0x1000,
+			func(base, size uint64, dev devices.Device) error { return mmio.Register(Addr(base), size, dev) },
+			func(base uint64, dev devices.Device) error { return mmio.Unregister(Addr(base), dev) },
+			func(addr uint64, data []byte) bool { return mmio.Read(Addr(addr), data) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev, other := &recorder{Fill: 0xab}, &recorder{}
+			require.NoError(t, tc.register(tc.base, tc.size, dev))
+			data := make([]byte, 2)
+			inside := tc.base + 2
+			require.True(t, tc.read(inside, data))
 
-	assert.ErrorIs(t, b.Unregister(0x1002, dev), ErrNotRegistered, "not the base")
-	assert.ErrorIs(t, b.Unregister(0x1000, other), ErrNotRegistered, "someone else's range")
-	require.NoError(t, b.Unregister(0x1000, dev))
-	assert.False(t, b.Read(0x1002, data), "nothing decodes there any more")
-	require.NoError(t, b.Register(0x1000, 4, other), "the range is free again")
-}
+			assert.ErrorIs(t, tc.unregister(inside, dev), ErrNotRegistered, "not the base")
+			assert.ErrorIs(t, tc.unregister(tc.base, other), ErrNotRegistered, "someone else's range")
+			require.NoError(t, tc.unregister(tc.base, dev))
+			assert.False(t, tc.read(inside, data), "nothing decodes there any more")
+			assert.ErrorIs(t, tc.unregister(tc.base, dev), ErrNotRegistered, "twice")
 
-func TestMMIOUnregister(t *testing.T) {
-	b := NewMMIO(nil)
-	dev, other := &recorder{Fill: 0xab}, &recorder{}
-	require.NoError(t, b.Register(0xd000_0000, 0x1000, dev))
-	data := make([]byte, 4)
-	require.True(t, b.Read(0xd000_0010, data))
-
-	assert.ErrorIs(t, b.Unregister(0xd000_0010, dev), ErrNotRegistered, "not the base")
-	assert.ErrorIs(t, b.Unregister(0xd000_0000, other), ErrNotRegistered, "someone else's range")
-	require.NoError(t, b.Unregister(0xd000_0000, dev))
-	assert.False(t, b.Read(0xd000_0010, data), "nothing decodes there any more")
-	assert.ErrorIs(t, b.Unregister(0xd000_0000, dev), ErrNotRegistered, "twice")
-
-	// The range is free again, at the same or an overlapping place.
-	require.NoError(t, b.Register(0xd000_0800, 0x1000, other))
+			// The range is free again, at the same or an overlapping place.
+			require.NoError(t, tc.register(tc.base+tc.size/2, tc.size, other))
+		})
+	}
 }
 
 func TestMMIOWholeSpace(t *testing.T) {
