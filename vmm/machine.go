@@ -1,6 +1,7 @@
 package vmm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/govmm/govmm/devices/bus"
 	"github.com/govmm/govmm/devices/virtio/blk"
 	virtionet "github.com/govmm/govmm/devices/virtio/net"
+	"github.com/govmm/govmm/internal/threadsched"
 	"github.com/govmm/govmm/kvm"
 	"github.com/govmm/govmm/memory"
 	"github.com/govmm/govmm/vcpu"
@@ -247,7 +249,9 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 	ends := make(chan vcpuEnd, len(m.runs))
 	for id, r := range m.runs {
 		go func() {
+			restore := m.vcpuThread(id)
 			stop, err := r.Run()
+			restore()
 			ends <- vcpuEnd{id, stop, err}
 		}()
 	}
@@ -311,6 +315,44 @@ func (m *Machine) Run(ctx context.Context) (Result, error) {
 	res.BootTime = m.bootTime
 	m.bootMu.Unlock()
 	return res, runErr
+}
+
+// vcpuThread prepares the calling goroutine's thread to run vCPU id: it
+// locks the goroutine to it, for Run (which locks it too: locks nest),
+// names it "vcpuN" (as top -H and /proc show it), and has it run as
+// SCHED_NORMAL whatever policy the VMM's other threads have (package
+// threadsched: they must not preempt it when they wake). The function it
+// returns puts the thread back as it was, so that it rejoins the Go
+// runtime's pool like the others, and unlocks it.
+func (m *Machine) vcpuThread(id int) (restore func()) {
+	runtime.LockOSThread()
+	const comm = "/proc/thread-self/comm"
+	name, nameErr := os.ReadFile(comm)
+	if nameErr == nil {
+		nameErr = os.WriteFile(comm, []byte(fmt.Sprintf("vcpu%d", id)), 0)
+	}
+	if nameErr != nil {
+		m.log.Debug("vCPU thread not named", "vcpu", id, "err", nameErr)
+	}
+	old, err := threadsched.Get(0)
+	if err == nil && old != threadsched.Normal {
+		err = threadsched.Set(0, threadsched.Normal)
+	}
+	if err != nil {
+		m.log.Warn("vCPU thread keeps the VMM's scheduling policy", "vcpu", id, "err", err)
+		old = threadsched.Normal // nothing to put back
+	}
+	return func() {
+		if old != threadsched.Normal {
+			if err := threadsched.Set(0, old); err != nil {
+				m.log.Debug("vCPU thread policy not restored", "vcpu", id, "err", err)
+			}
+		}
+		if nameErr == nil {
+			_ = os.WriteFile(comm, bytes.TrimSuffix(name, []byte("\n")), 0) // cosmetic
+		}
+		runtime.UnlockOSThread()
+	}
 }
 
 // logCounters logs, for debugging, where the guest's exits went (per vCPU

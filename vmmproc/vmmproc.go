@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/govmm/govmm/console"
+	"github.com/govmm/govmm/internal/threadsched"
 	"github.com/govmm/govmm/vmm"
 )
 
@@ -165,6 +166,15 @@ func Run(ctx context.Context, spec Spec) (code int, err error) {
 	cfg.Console = os.Stdout
 	if self, err := os.Executable(); err == nil {
 		cfg.Log.Debug("VMM process", "executable", self, "pid", os.Getpid())
+	}
+	// Before the VM's threads exist: they inherit the policy. The vCPU
+	// threads set their own (vmm).
+	policy, err := threadsched.FromEnv()
+	if err != nil {
+		return ExitFailure, err
+	}
+	if err := threadsched.SetAll(policy); err != nil {
+		cfg.Log.Warn("the VMM's threads keep their scheduling policy", "want", policy, "err", err)
 	}
 	m, err := vmm.New(cfg)
 	if err != nil {

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -217,9 +219,11 @@ func TestRunRejectsBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		args     []string
+		env      []string
 		wantCode int
 		wantErr  string
 	}{
+		{name: "bad thread policy", env: []string{"GOVMM_VMM_SCHED=fifo"}, wantCode: exitUsage, wantErr: "GOVMM_VMM_SCHED"},
 		{name: "missing kernel", args: []string{"--kernel", filepath.Join(dir, "nope")}, wantCode: exitUsage, wantErr: "--kernel"},
 		{name: "not a bzImage", args: []string{"--kernel", notKernel}, wantCode: exitFailure, wantErr: "not a bzImage"},
 		{name: "mem garbage", args: []string{"--mem", "lots"}, wantCode: exitUsage, wantErr: "--mem"},
@@ -231,10 +235,123 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{name: "argument without --", args: []string{"uname"}, wantCode: exitUsage, wantErr: "after --"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, errOut := govmm(t, append([]string{"run"}, tc.args...)...)
+			code, _, errOut := govmmEnv(t, tc.env, append([]string{"run"}, tc.args...)...)
 			assert.Equal(t, tc.wantCode, code, "stderr:\n%s", errOut)
 			assert.Contains(t, errOut, tc.wantErr)
 			assert.NotContains(t, errOut, "panic:")
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes to while a test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// threadPolicies returns the scheduling policy (field 41 of
+// /proc/PID/task/TID/stat, proc(5)) of each thread of process pid, by
+// thread name.
+func threadPolicies(pid int) (map[string][]int, error) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]int{}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue // the thread has exited
+		}
+		open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+		fields := strings.Fields(string(stat[end+1:])) // from field 3
+		if open < 0 || end < open || len(fields) < 39 {
+			return nil, fmt.Errorf("%s/%s/stat: %q", dir, task.Name(), stat)
+		}
+		policy, err := strconv.Atoi(fields[41-3])
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s/stat: policy %q", dir, task.Name(), fields[41-3])
+		}
+		name := string(stat[open+1 : end])
+		out[name] = append(out[name], policy)
+	}
+	return out, nil
+}
+
+// TestVMMThreadPolicies: while a VM runs, its vCPU's thread, named vcpu0,
+// runs as SCHED_NORMAL and every other thread of the VMM as SCHED_BATCH,
+// so that none preempts the vCPU when it wakes; GOVMM_VMM_SCHED=normal
+// keeps them all SCHED_NORMAL.
+func TestVMMThreadPolicies(t *testing.T) {
+	t.Parallel()
+	const schedNormal, schedBatch = 0, 3 // sched.h
+	for _, tc := range []struct {
+		name   string
+		env    []string
+		others int
+	}{
+		{"default", nil, schedBatch},
+		{"GOVMM_VMM_SCHED=normal", []string{"GOVMM_VMM_SCHED=normal"}, schedNormal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bootSlots <- struct{}{}
+			defer func() { <-bootSlots }()
+			exe, err := os.Executable()
+			require.NoError(t, err)
+			// The guest sleeps; the VM is looked at while it does, and
+			// then stopped.
+			cmd := exec.Command(exe, "run", "--", "sleep", "600")
+			cmd.Env = append(append(os.Environ(), asGovmmEnv+"=1"), tc.env...)
+			var out syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			require.NoError(t, cmd.Start())
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			defer func() {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-done:
+				case <-time.After(30 * time.Second):
+					_ = cmd.Process.Kill()
+					<-done
+				}
+			}()
+			var threads map[string][]int
+			deadline := time.Now().Add(bootTimeout)
+			for {
+				threads, err = threadPolicies(cmd.Process.Pid) // govmm run execs the VMM: same PID
+				require.NoError(t, err)
+				if len(threads["vcpu0"]) > 0 || time.Now().After(deadline) {
+					break
+				}
+				select {
+				case err := <-done:
+					done <- err
+					t.Fatalf("govmm ended (%v) before its vCPU ran:\n%s", err, out.String())
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			require.Equal(t, []int{schedNormal}, threads["vcpu0"], "threads: %v\noutput:\n%s", threads, out.String())
+			delete(threads, "vcpu0")
+			require.NotEmpty(t, threads)
+			for name, policies := range threads {
+				for _, p := range policies {
+					assert.Equal(t, tc.others, p, "thread %q", name)
+				}
+			}
 		})
 	}
 }

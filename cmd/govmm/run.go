@@ -14,6 +14,7 @@ import (
 	"github.com/govmm/govmm/guest"
 	"github.com/govmm/govmm/hostnet"
 	"github.com/govmm/govmm/images"
+	"github.com/govmm/govmm/internal/threadsched"
 	"github.com/govmm/govmm/vmm"
 	"github.com/govmm/govmm/vmmproc"
 )
@@ -153,6 +154,9 @@ Exit status:
 					return usageError{fmt.Errorf("--net %s: %w", spec, err)}
 				}
 				nets = append(nets, n)
+			}
+			if _, err := threadsched.FromEnv(); err != nil {
+				return usageError{err} // checked here too, before anything is built
 			}
 			if !cmd.Flags().Changed("cmdline") {
 				cmdline = vmm.DefaultCmdline
