@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/govmm/govmm/internal/threadsched"
 )
 
 // CPUsEnv, when set, is a list of host CPUs ("1", "0,2", "0-3") the VMM
@@ -47,8 +49,8 @@ func parseCPUList(s string) (unix.CPUSet, error) {
 // pins that thread first: threads started later inherit the affinity of
 // the thread that starts them, and a process exec'd from here that of the
 // exec'ing thread, so call Exec from the same goroutine. The other threads
-// are pinned until a pass over /proc/self/task finds none it has not seen
-// (one may start from an unpinned thread meanwhile).
+// are pinned as threadsched.EachThread finds them (one may start from an
+// unpinned thread meanwhile).
 func PinFromEnv() error {
 	list := os.Getenv(CPUsEnv)
 	if list == "" {
@@ -62,24 +64,9 @@ func PinFromEnv() error {
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
 		return fmt.Errorf("$%s=%s: %w", CPUsEnv, list, err)
 	}
-	pinned := map[int]bool{unix.Gettid(): true}
-	for {
-		tasks, err := os.ReadDir("/proc/self/task")
-		if err != nil {
-			return fmt.Errorf("$%s: %w", CPUsEnv, err)
-		}
-		found := false
-		for _, t := range tasks {
-			tid, err := strconv.Atoi(t.Name())
-			if err != nil || pinned[tid] {
-				continue
-			}
-			found, pinned[tid] = true, true
-			// A thread that has exited meanwhile is no loss.
-			_ = unix.SchedSetaffinity(tid, &set)
-		}
-		if !found {
-			return nil
-		}
+	err = threadsched.EachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &set) })
+	if err != nil {
+		return fmt.Errorf("$%s=%s: %w", CPUsEnv, list, err)
 	}
+	return nil
 }

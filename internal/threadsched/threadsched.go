@@ -90,15 +90,22 @@ func Set(tid int, p Policy) error {
 
 // SetAll gives every thread of this process policy p. Threads started later
 // inherit the policy of the thread that starts them (the Go runtime starts
-// threads for locked ones, such as the vCPUs', from a thread of its own),
-// so one pass that finds no thread it has not set is enough; it repeats
-// until then.
+// threads for locked ones, such as the vCPUs', from a thread of its own).
 func SetAll(p Policy) error {
+	return EachThread(func(tid int) error { return Set(tid, p) })
+}
+
+// EachThread calls apply once for every thread of this process, and again
+// for threads started meanwhile, until a pass over /proc/self/task finds
+// none it has not seen: for settings a new thread inherits from the one
+// that starts it (scheduling policy, CPU affinity), that is every thread.
+// An error for a thread that has exited meanwhile is no error.
+func EachThread(apply func(tid int) error) error {
 	done := map[int]bool{}
 	for {
 		tasks, err := os.ReadDir("/proc/self/task")
 		if err != nil {
-			return fmt.Errorf("set %s: %w", p, err)
+			return err
 		}
 		found := false
 		for _, t := range tasks {
@@ -107,9 +114,9 @@ func SetAll(p Policy) error {
 				continue
 			}
 			found, done[tid] = true, true
-			if err := Set(tid, p); err != nil {
+			if err := apply(tid); err != nil {
 				if _, statErr := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid)); os.IsNotExist(statErr) {
-					continue // the thread has exited meanwhile
+					continue
 				}
 				return err
 			}
