@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -243,24 +242,6 @@ func TestRunRejectsBadInput(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer a process writes to while a test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // threadPolicies returns the scheduling policy (field 41 of
 // /proc/PID/task/TID/stat, proc(5)) of each thread of process pid, by
 // thread name.
@@ -315,8 +296,15 @@ func TestVMMThreadPolicies(t *testing.T) {
 			// then stopped.
 			cmd := exec.Command(exe, "run", "--", "sleep", "600")
 			cmd.Env = append(append(os.Environ(), asGovmmEnv+"=1"), tc.env...)
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
+			// A file, not a buffer: the test reads it while govmm writes.
+			out, err := os.Create(filepath.Join(t.TempDir(), "output"))
+			require.NoError(t, err)
+			defer out.Close()
+			cmd.Stdout, cmd.Stderr = out, out
+			output := func() string {
+				b, _ := os.ReadFile(out.Name())
+				return string(b)
+			}
 			require.NoError(t, cmd.Start())
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
@@ -340,11 +328,11 @@ func TestVMMThreadPolicies(t *testing.T) {
 				select {
 				case err := <-done:
 					done <- err
-					t.Fatalf("govmm ended (%v) before its vCPU ran:\n%s", err, out.String())
+					t.Fatalf("govmm ended (%v) before its vCPU ran:\n%s", err, output())
 				case <-time.After(100 * time.Millisecond):
 				}
 			}
-			require.Equal(t, []int{schedNormal}, threads["vcpu0"], "threads: %v\noutput:\n%s", threads, out.String())
+			require.Equal(t, []int{schedNormal}, threads["vcpu0"], "threads: %v\noutput:\n%s", threads, output())
 			delete(threads, "vcpu0")
 			require.NotEmpty(t, threads)
 			for name, policies := range threads {
