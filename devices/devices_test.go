@@ -10,11 +10,11 @@ import (
 	"github.com/govmm/govmm/devices"
 	"github.com/govmm/govmm/devices/bus"
 	"github.com/govmm/govmm/devices/i8042"
-	"github.com/govmm/govmm/devices/internal/devtest"
 	"github.com/govmm/govmm/devices/legacy"
 	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/rtc"
 	"github.com/govmm/govmm/devices/serial"
+	"github.com/govmm/govmm/internal/devtest"
 )
 
 // TestConventionalLayout wires every model at its conventional address the

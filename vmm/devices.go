@@ -47,7 +47,7 @@ func (b mmioBus) WriteMMIO(addr uint64, data []byte) { b.Write(bus.Addr(addr), d
 func (m *Machine) irqLine(irq uint32) devices.IRQLine {
 	return devices.IRQLineFunc(func(high bool) {
 		if err := m.vm.IRQLine(irq, high); err != nil {
-			m.log.Warn("set interrupt line", "irq", irq, "level", high, "err", err)
+			m.guestLog.Warn("set interrupt line", "irq", irq, "level", high, "err", err)
 		}
 	})
 }

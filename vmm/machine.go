@@ -18,6 +18,7 @@ import (
 	"github.com/govmm/govmm/devices/bus"
 	"github.com/govmm/govmm/devices/virtio/blk"
 	virtionet "github.com/govmm/govmm/devices/virtio/net"
+	"github.com/govmm/govmm/internal/ratelog"
 	"github.com/govmm/govmm/internal/threadsched"
 	"github.com/govmm/govmm/kvm"
 	"github.com/govmm/govmm/memory"
@@ -78,6 +79,10 @@ type event struct {
 type Machine struct {
 	cfg Config
 	log *slog.Logger
+	// guestLog carries the warnings a guest can cause again and again
+	// (reprogramming a BAR or an MSI-X vector into a refused place, in
+	// a loop), rate-limited so that it cannot flood the host's log.
+	guestLog *ratelog.Logger
 
 	sys  *kvm.System
 	vm   *kvm.VM
@@ -106,7 +111,7 @@ func New(cfg Config) (_ *Machine, err error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	m := &Machine{cfg: cfg, log: cfg.Log, ended: make(chan event, 8)}
+	m := &Machine{cfg: cfg, log: cfg.Log, guestLog: ratelog.New(cfg.Log), ended: make(chan event, 8)}
 	netsTaken := false // openNets closes the passed-on taps from then on
 	defer func() {
 		if err != nil && !netsTaken {

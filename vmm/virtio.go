@@ -126,7 +126,7 @@ func (v *msixVectors) MSIXChanged(vector int, msg pci.MSIXVector) {
 		return // a masked vector is never sent; its route can wait
 	}
 	if err := v.m.msi.route(v.gsis[vector], msg.Address, msg.Data); err != nil {
-		v.m.log.Warn("MSI-X route", "device", v.name, "vector", vector, "err", err)
+		v.m.guestLog.Warn("MSI-X route", "device", v.name, "vector", vector, "err", err)
 	}
 }
 
@@ -135,7 +135,7 @@ func (v *msixVectors) MSIXSend(vector int, _ pci.MSIXVector) {
 		return
 	}
 	if err := v.irqfds[vector].Signal(); err != nil {
-		v.m.log.Warn("MSI-X send", "device", v.name, "vector", vector, "err", err)
+		v.m.guestLog.Warn("MSI-X send", "device", v.name, "vector", vector, "err", err)
 	}
 }
 
@@ -191,7 +191,7 @@ func (p *virtioPCI) OnBARChange(index int, _, addr uint64) {
 		err = p.m.devs.pio.Register(bus.Port(addr), uint32(p.dev.NotifyPortsSize()), p.dev.NotifyPorts())
 	}
 	if err != nil {
-		p.m.log.Warn("PCI BAR not mapped", "device", p.name, "bar", index, "address", fmt.Sprintf("%#x", addr), "err", err)
+		p.m.guestLog.Warn("PCI BAR not mapped", "device", p.name, "bar", index, "address", fmt.Sprintf("%#x", addr), "err", err)
 		return
 	}
 	p.mapped[index] = addr
@@ -202,7 +202,7 @@ func (p *virtioPCI) OnBARChange(index int, _, addr uint64) {
 		err := p.m.vm.IOEventFD(kvm.IOEventFD{Addr: addr + k.Offset, Len: k.Len, FD: int32(k.EventFD.FD()), Flags: flags})
 		if err != nil {
 			// Notifications still arrive, as exits to the VMM.
-			p.m.log.Warn("ioeventfd", "device", p.name, "bar", index, "address", fmt.Sprintf("%#x", addr+k.Offset), "err", err)
+			p.m.guestLog.Warn("ioeventfd", "device", p.name, "bar", index, "address", fmt.Sprintf("%#x", addr+k.Offset), "err", err)
 		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/internal/devtest"
+	"github.com/govmm/govmm/internal/devtest"
 )
 
 // recorder is a fake device that records accesses and reads as its fill

@@ -5,7 +5,7 @@ import (
 	"sync"
 
 	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/internal/ratelog"
+	"github.com/govmm/govmm/internal/ratelog"
 )
 
 // OutputQueueSize is the most bytes the output buffer queue holds.

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/internal/devtest"
+	"github.com/govmm/govmm/internal/devtest"
 )
 
 // fixture is a controller with counting IRQ fakes and a reset counter, and

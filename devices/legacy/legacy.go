@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/internal/ratelog"
+	"github.com/govmm/govmm/internal/ratelog"
 )
 
 // Reset control register bits (Intel I/O controller hub datasheets, "RST_CNT

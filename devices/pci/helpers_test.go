@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/govmm/govmm/devices/internal/devtest"
+	"github.com/govmm/govmm/internal/devtest"
 )
 
 // cfgAccess is one configuration access a recordFn saw.

@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/internal/ratelog"
+	"github.com/govmm/govmm/internal/ratelog"
 )
 
 // MaxDevices is the number of device numbers on a bus (CONFIG_ADDRESS bits

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/internal/devtest"
+	"github.com/govmm/govmm/internal/devtest"
 )
 
 var (

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/internal/ratelog"
+	"github.com/govmm/govmm/internal/ratelog"
 )
 
 // Port offsets from the base (0x70).

@@ -6,7 +6,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/govmm/govmm/devices/internal/ratelog"
+	"github.com/govmm/govmm/internal/ratelog"
 )
 
 // maxChunk bounds how many bytes the drainer hands the writer at once.

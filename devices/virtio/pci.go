@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/internal/ratelog"
 	"github.com/govmm/govmm/devices/pci"
+	"github.com/govmm/govmm/internal/ratelog"
 )
 
 // DeviceType is a virtio device ID (virtio 1.2 section 5).

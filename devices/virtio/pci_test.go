@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govmm/govmm/devices"
-	"github.com/govmm/govmm/devices/internal/devtest"
 	"github.com/govmm/govmm/devices/pci"
+	"github.com/govmm/govmm/internal/devtest"
 	"github.com/govmm/govmm/memory"
 )
 

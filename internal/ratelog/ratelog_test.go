@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/govmm/govmm/devices/internal/devtest"
+	"github.com/govmm/govmm/internal/devtest"
 )
 
 func TestBurstAndWindow(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/govmm/govmm/devices/internal/ratelog"
 	"github.com/govmm/govmm/devices/virtio"
+	"github.com/govmm/govmm/internal/ratelog"
 )
 
 // Feature bits (virtio 1.2 section 5.2.3).
