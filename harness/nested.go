@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/govmm/govmm/harness/job"
@@ -226,6 +227,14 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 	cmd := exec.CommandContext(ctx, qemuPath, o.qemuArgs(runDir, consolePath, j)...)
 	cmd.ExtraFiles = []*os.File{outW, errW}
 	cmd.Stdout, cmd.Stderr = &qemuLog, &qemuLog
+	// The outer guest must not outlive its harness, however the harness
+	// ends: cancelling ctx kills QEMU, but a harness killed outright
+	// (SIGKILL, an OOM kill, a test binary's timeout panic) cancels
+	// nothing, and an orphaned QEMU would go on using every CPU it
+	// emulates. The kernel delivers the signal when the thread that
+	// started QEMU ends, which for a Go program is when the process does
+	// (the runtime ends threads only under LockOSThread, not used here).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	var copiers sync.WaitGroup
 	for _, p := range []struct {

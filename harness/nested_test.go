@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -283,4 +285,84 @@ func TestDefaultOuterCPUs(t *testing.T) {
 	for _, tc := range []struct{ host, want int }{{1, 1}, {2, 2}, {3, 3}, {4, 4}, {64, 4}, {0, 1}} {
 		assert.Equal(t, tc.want, defaultOuterCPUs(tc.host), "host CPUs %d", tc.host)
 	}
+}
+
+// harnessHelperEnv makes the test binary a harness running a long job, to
+// be killed by TestOuterGuestDiesWithItsHarness.
+const harnessHelperEnv = "GOVMM_TEST_HARNESS_HELPER"
+
+// A harness killed outright (SIGKILL: nothing of it runs to clean up) takes
+// its outer guest with it, rather than leaving QEMU to run on.
+func TestOuterGuestDiesWithItsHarness(t *testing.T) {
+	if os.Getenv(harnessHelperEnv) == "1" {
+		o := defaultOuter(t)
+		_, _ = o.Run(context.Background(), Command{Args: []string{"sleep", "600"}})
+		t.Fatal("the outer guest's job ended; it should have been killed first")
+	}
+	defaultOuter(t) // the images must be there, as for the other tests here
+	helper := exec.Command(os.Args[0], "-test.run=^TestOuterGuestDiesWithItsHarness$", "-test.count=1")
+	helper.Env = append(os.Environ(), harnessHelperEnv+"=1")
+	require.NoError(t, helper.Start())
+	helperDone := make(chan struct{})
+	go func() { helper.Wait(); close(helperDone) }()
+
+	var qemu int
+	require.Eventually(t, func() bool {
+		qemu = childOf(t, helper.Process.Pid, "qemu-system")
+		return qemu != 0
+	}, time.Minute, 100*time.Millisecond, "the helper started no outer guest")
+	require.NoError(t, helper.Process.Kill())
+	<-helperDone
+
+	assert.Eventually(t, func() bool {
+		state, err := processState(qemu)
+		return err != nil || state == 'Z' // gone, or dead and waiting for init to reap it
+	}, 30*time.Second, 100*time.Millisecond, "QEMU (pid %d) outlived the harness that started it", qemu)
+	if state, err := processState(qemu); err == nil && state != 'Z' {
+		syscall.Kill(qemu, syscall.SIGKILL) // not left running after a failure
+	}
+}
+
+// childOf returns the PID of a child of parent whose command name starts
+// with comm, or 0.
+func childOf(t *testing.T, parent int, comm string) int {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	require.NoError(t, err)
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		s := string(data)
+		start, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if start < 0 || end < start || !strings.HasPrefix(s[start+1:end], comm) {
+			continue
+		}
+		var state byte
+		var ppid, pid int
+		if _, err := fmt.Sscanf(s[end+2:], "%c %d", &state, &ppid); err != nil || ppid != parent {
+			continue
+		}
+		if _, err := fmt.Sscanf(s, "%d", &pid); err == nil {
+			return pid
+		}
+	}
+	return 0
+}
+
+// processState returns the state letter of pid (R, S, Z...), or an error
+// once it is gone.
+func processState(pid int) (byte, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(data)
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 || end+2 >= len(s) {
+		return 0, fmt.Errorf("/proc/%d/stat: malformed: %q", pid, s)
+	}
+	return s[end+2], nil
 }

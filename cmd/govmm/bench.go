@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -133,7 +132,7 @@ ratios, never the times.`,
 			} else {
 				qemu = ""
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			ctx, stop := stopOnSignal(cmd.Context())
 			defer stop()
 			for _, suite := range suites {
 				switch suite {

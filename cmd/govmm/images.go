@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 
@@ -36,7 +35,7 @@ On a non-Debian host, skip this and pass your own kernel to 'govmm run
   GOVMM_CACHE=/var/cache/govmm govmm images`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			ctx, stop := stopOnSignal(cmd.Context())
 			defer stop()
 			if cacheDir == "" {
 				d, err := images.DefaultCacheDir()

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 
 	"github.com/spf13/cobra"
 
@@ -73,7 +72,7 @@ shows what did).`,
 				return err
 			}
 			runc, _ := container.FindRunc()
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			ctx, stop := stopOnSignal(cmd.Context())
 			defer stop()
 			places, err := compare.Run(ctx, compare.Config{
 				Govmm: self, Runc: runc, RootfsDir: m.ProbeRootfs, RootfsImage: m.ProbeRootfsImage,

@@ -4,9 +4,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -25,6 +28,15 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// stopOnSignal returns a context cancelled when govmm is told to stop:
+// Ctrl-C (SIGINT), or SIGTERM, which timeout(1), a cancelled CI job and
+// service managers send. Without it SIGTERM would end govmm at once,
+// leaving what it started (the nested harness's outer QEMU, the
+// benchmark's VMs) running on.
+func stopOnSignal(parent context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+}
 
 func main() {
 	withoutHeapHugePages(os.Args)

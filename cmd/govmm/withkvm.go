@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/govmm/govmm/harness"
+	"github.com/govmm/govmm/vmmproc"
 )
 
 // exitCodeError carries the exit status of a command govmm ran for the
@@ -38,7 +38,9 @@ this host; writes anywhere else stay in the outer guest and are lost. Expect it 
 two orders of magnitude slower than hardware: compare timings only with a
 peer run the same way.
 
-The nested path needs qemu-system-x86 and the images of 'govmm images'.`,
+Ctrl-C or SIGTERM stops COMMAND (nested: the whole outer guest) and
+govmm exits 130. The nested path needs qemu-system-x86 and the images of
+'govmm images'.`,
 		Example: `  govmm with-kvm -- ls -l /dev/kvm
   govmm with-kvm --mode nested -- ./bin/govmm check`,
 		Args: cobra.MinimumNArgs(1),
@@ -53,7 +55,7 @@ The nested path needs qemu-system-x86 and the images of 'govmm images'.`,
 			if err != nil {
 				return usageError{err}
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			ctx, stop := stopOnSignal(cmd.Context())
 			defer stop()
 			fmt.Fprintf(cmd.ErrOrStderr(), "govmm: running %s: %s\n", args[0], plan)
 			switch plan.Mode {
@@ -63,6 +65,9 @@ The nested path needs qemu-system-x86 and the images of 'govmm images'.`,
 				c := exec.CommandContext(ctx, args[0], args[1:]...)
 				c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
 				err := c.Run()
+				if ctx.Err() != nil && cmd.Context().Err() == nil {
+					return exitCodeError{vmmproc.ExitStopped} // stopped by a signal: COMMAND was killed
+				}
 				var exitErr *exec.ExitError
 				if errors.As(err, &exitErr) {
 					return exitCodeError{exitErr.ExitCode()}
@@ -75,6 +80,9 @@ The nested path needs qemu-system-x86 and the images of 'govmm images'.`,
 			}
 			outer.Timeout = timeout
 			code, err := outer.Run(ctx, harness.Command{Args: args, ShareDir: true, Stdout: cmd.OutOrStdout(), Stderr: cmd.ErrOrStderr()})
+			if ctx.Err() != nil && cmd.Context().Err() == nil {
+				return exitCodeError{vmmproc.ExitStopped} // stopped by a signal: the outer guest was killed
+			}
 			if err != nil {
 				return err
 			}
