@@ -227,8 +227,9 @@ func tcpSend(addr string, mib int) error {
 
 // discard reads r to its end into buf, over and over, and returns how much
 // it read. Not io.Copy to io.Discard: that reads 8 KiB at a time, and a
-// receiver making a system call per 8 KiB spends more of the guest's CPU
-// than the network path being measured (iperf3 reads 128 KiB).
+// receiver making a system call per 8 KiB spends on itself the guest CPU
+// time the benchmark means to measure the network path with (iperf3 reads
+// 128 KiB at a time).
 func discard(r io.Reader, buf []byte) (int64, error) {
 	var total int64
 	for {
