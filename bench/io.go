@@ -79,6 +79,45 @@ type IORow struct {
 	// Runs are the figures of each round, in order: the spread behind
 	// the median, and what a resumed run starts from.
 	Runs []IOMetrics `json:"runs,omitempty"`
+	// AheadInRounds, on govmm's row, counts the rounds it beat QEMU in.
+	AheadInRounds *IORoundsAhead `json:"ahead_in_rounds,omitempty"`
+}
+
+// IORoundsAhead counts, metric by metric, the rounds in which govmm's
+// figure was above QEMU's in the same round. A round boots both VMMs
+// within a minute or two of each other, so the pairs share whatever the
+// host was doing then: a lead that holds in most rounds is a lead, while
+// a ratio of medians near 1 may come from one lucky round. Compared is
+// the number of rounds both VMMs finished.
+type IORoundsAhead struct {
+	Compared     int `json:"compared"`
+	SeqWriteMiBs int `json:"seq_write_mib_s"`
+	SeqReadMiBs  int `json:"seq_read_mib_s"`
+	RandReadIOPS int `json:"rand_read_4k_iops"`
+	TCPToHost    int `json:"tcp_guest_to_host_mib_s"`
+	TCPToGuest   int `json:"tcp_host_to_guest_mib_s"`
+}
+
+// roundsAhead compares govmm's runs with QEMU's round by round (both in
+// round order); a tie is not a lead.
+func roundsAhead(govmm, qemu []IOMetrics) *IORoundsAhead {
+	n := min(len(govmm), len(qemu))
+	a := &IORoundsAhead{Compared: n}
+	count := func(g, q float64) int {
+		if g > q {
+			return 1
+		}
+		return 0
+	}
+	for i := range n {
+		g, q := govmm[i], qemu[i]
+		a.SeqWriteMiBs += count(g.SeqWriteMiBs, q.SeqWriteMiBs)
+		a.SeqReadMiBs += count(g.SeqReadMiBs, q.SeqReadMiBs)
+		a.RandReadIOPS += count(g.RandReadIOPS, q.RandReadIOPS)
+		a.TCPToHost += count(g.TCPToHost, q.TCPToHost)
+		a.TCPToGuest += count(g.TCPToGuest, q.TCPToGuest)
+	}
+	return a
 }
 
 // IOReport is a whole I/O benchmark.
@@ -263,6 +302,7 @@ func summarize(rep *IOReport, vmms []*ioVMM, roundsDone int) *IOReport {
 			TCPToHost:    ratio(g.TCPToHost, q.Median.TCPToHost),
 			TCPToGuest:   ratio(g.TCPToGuest, q.Median.TCPToGuest),
 		}
+		out.Rows[0].AheadInRounds = roundsAhead(out.Rows[0].Runs, q.Runs)
 	}
 	if os.Getenv("GOVMM_HARNESS_INSIDE") != "" {
 		out.Distortion = "measured inside the nested harness's outer guest (software-emulated CPU, disk images in its RAM): absolute figures mean little; only the ratios compare"
@@ -685,6 +725,15 @@ func (rep *IOReport) WriteTable(w io.Writer) {
 		m := r.Ratio
 		fmt.Fprintf(w, "%-22s %13.2fx %13.2fx %13.2fx %13.2fx %13.2fx\n", "govmm/qemu", m.SeqWriteMiBs, m.SeqReadMiBs, m.RandReadIOPS, m.TCPToHost, m.TCPToGuest)
 		fmt.Fprintln(w, "govmm/qemu: above 1, govmm is faster (goal: at or above 1 on every column)")
+	}
+	if len(rep.Rows) > 1 && rep.Rows[0].Skipped == "" && rep.Rows[1].Skipped == "" {
+		// Computed here too, for reports saved before the count was.
+		a := roundsAhead(rep.Rows[0].Runs, rep.Rows[1].Runs)
+		if a.Compared > 0 {
+			of := func(k int) string { return fmt.Sprintf("%d of %d", k, a.Compared) }
+			fmt.Fprintf(w, "%-22s %14s %14s %14s %14s %14s\n", "govmm ahead in rounds",
+				of(a.SeqWriteMiBs), of(a.SeqReadMiBs), of(a.RandReadIOPS), of(a.TCPToHost), of(a.TCPToGuest))
+		}
 	}
 	if len(rep.RetriedRounds) > 0 {
 		fmt.Fprintf(w, "run again after a lost round: %s\n", strings.Join(rep.RetriedRounds, "; "))

@@ -332,3 +332,57 @@ func TestIOResumesACutShortRun(t *testing.T) {
 	assert.Contains(t, table.String(), "resumed after round 2")
 	assert.NotContains(t, table.String(), "UNFINISHED")
 }
+
+// The rounds govmm led in are counted round by round, metric by metric; a
+// tie is no lead, and a VMM's extra rounds (none to pair with) are left out.
+func TestRoundsAhead(t *testing.T) {
+	m := func(v float64) IOMetrics {
+		return IOMetrics{SeqWriteMiBs: v, SeqReadMiBs: v, RandReadIOPS: v, TCPToHost: v, TCPToGuest: v}
+	}
+	all := func(compared, ahead int) *IORoundsAhead {
+		return &IORoundsAhead{Compared: compared, SeqWriteMiBs: ahead, SeqReadMiBs: ahead,
+			RandReadIOPS: ahead, TCPToHost: ahead, TCPToGuest: ahead}
+	}
+	for _, tc := range []struct {
+		name        string
+		govmm, qemu []IOMetrics
+		want        *IORoundsAhead
+	}{
+		{"none", nil, nil, all(0, 0)},
+		{"ahead in every round", []IOMetrics{m(2), m(3)}, []IOMetrics{m(1), m(1)}, all(2, 2)},
+		{"behind in every round", []IOMetrics{m(1), m(1)}, []IOMetrics{m(2), m(3)}, all(2, 0)},
+		{"a tie is no lead", []IOMetrics{m(1), m(5)}, []IOMetrics{m(1), m(4)}, all(2, 1)},
+		{"rounds pair by position, not by rank", []IOMetrics{m(10), m(1)}, []IOMetrics{m(1), m(10)}, all(2, 1)},
+		{"unpaired rounds left out", []IOMetrics{m(2), m(2), m(2)}, []IOMetrics{m(1)}, all(1, 1)},
+		{
+			"metric by metric",
+			[]IOMetrics{{SeqWriteMiBs: 2, SeqReadMiBs: 1, RandReadIOPS: 2, TCPToHost: 1, TCPToGuest: 2}},
+			[]IOMetrics{m(1.5)},
+			&IORoundsAhead{Compared: 1, SeqWriteMiBs: 1, RandReadIOPS: 1, TCPToGuest: 1},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, roundsAhead(tc.govmm, tc.qemu))
+		})
+	}
+}
+
+// The table shows the count under the ratios, and the JSON carries it on
+// govmm's row, computed from the rounds.
+func TestIOReportCountsRoundsAhead(t *testing.T) {
+	rounds := func(vs ...float64) []IOMetrics {
+		var out []IOMetrics
+		for _, v := range vs {
+			out = append(out, IOMetrics{SeqWriteMiBs: v, SeqReadMiBs: v, RandReadIOPS: v, TCPToHost: v, TCPToGuest: v})
+		}
+		return out
+	}
+	vmms := []*ioVMM{{name: "govmm", samples: rounds(3, 1, 5)}, {name: "qemu-microvm", samples: rounds(2, 2, 2)}}
+	rep := summarize(&IOReport{Rounds: 3}, vmms, 3)
+	require.NotNil(t, rep.Rows[0].AheadInRounds)
+	assert.Equal(t, 2, rep.Rows[0].AheadInRounds.TCPToGuest)
+	assert.Nil(t, rep.Rows[1].AheadInRounds, "only govmm's row carries it")
+	var table bytes.Buffer
+	rep.WriteTable(&table)
+	assert.Regexp(t, `govmm ahead in rounds +2 of 3 +2 of 3 +2 of 3 +2 of 3 +2 of 3\n`, table.String())
+}
