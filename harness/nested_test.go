@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/govmm/govmm/harness/job"
+	"github.com/govmm/govmm/internal/devtest"
 )
 
 // defaultOuter is the outer guest `make images` built. These tests boot it,
@@ -314,11 +315,9 @@ func TestOuterGuestDiesWithItsHarness(t *testing.T) {
 	require.NoError(t, helper.Process.Kill())
 	<-helperDone
 
-	assert.Eventually(t, func() bool {
-		state, err := processState(qemu)
-		return err != nil || state == 'Z' // gone, or dead and waiting for init to reap it
-	}, 30*time.Second, 100*time.Millisecond, "QEMU (pid %d) outlived the harness that started it", qemu)
-	if state, err := processState(qemu); err == nil && state != 'Z' {
+	assert.Eventually(t, func() bool { return devtest.Exited(qemu) },
+		30*time.Second, 100*time.Millisecond, "QEMU (pid %d) outlived the harness that started it", qemu)
+	if !devtest.Exited(qemu) {
 		syscall.Kill(qemu, syscall.SIGKILL) // not left running after a failure
 	}
 }
@@ -350,19 +349,4 @@ func childOf(t *testing.T, parent int, comm string) int {
 		}
 	}
 	return 0
-}
-
-// processState returns the state letter of pid (R, S, Z...), or an error
-// once it is gone.
-func processState(pid int) (byte, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(data)
-	end := strings.LastIndexByte(s, ')')
-	if end < 0 || end+2 >= len(s) {
-		return 0, fmt.Errorf("/proc/%d/stat: malformed: %q", pid, s)
-	}
-	return s[end+2], nil
 }

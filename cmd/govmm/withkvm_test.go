@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/govmm/govmm/internal/devtest"
 )
 
 // govmm with-kvm, told to stop with SIGTERM (what timeout(1), a cancelled CI
@@ -48,9 +50,6 @@ func TestWithKVMStopsItsCommandOnSIGTERM(t *testing.T) {
 		t.Fatal("govmm with-kvm went on running after SIGTERM")
 	}
 	assert.Equal(t, 130, cmd.ProcessState.ExitCode(), "exit status")
-	assert.Eventually(t, func() bool {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(sleeper) + "/stat")
-		// Gone, or dead and not yet reaped by whoever inherited it.
-		return err != nil || strings.Contains(string(data), ") Z ")
-	}, 10*time.Second, 50*time.Millisecond, "the command (pid %d) outlived govmm with-kvm", sleeper)
+	assert.Eventually(t, func() bool { return devtest.Exited(sleeper) },
+		10*time.Second, 50*time.Millisecond, "the command (pid %d) outlived govmm with-kvm", sleeper)
 }
