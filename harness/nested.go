@@ -52,6 +52,14 @@ type Outer struct {
 	// silent during the job before the outer kernel counts as hung; 0
 	// means 90 seconds (it beats every 5).
 	HangTimeout time.Duration
+	// PowerOffGrace is how long the outer guest may take, from writing
+	// the job's status, to end (sync, unmount, power off: well under a
+	// second, usually) before the harness stops it and returns that
+	// status; 0 means 30 seconds. Without it, an outer kernel that hangs
+	// on its way down keeps the init's heartbeat going and holds the
+	// caller until the whole Timeout (once 14 minutes of a 60-minute one,
+	// after a benchmark had finished).
+	PowerOffGrace time.Duration
 	// RetryHungJob reruns the job from the start in a new outer guest
 	// when the outer kernel locks up while it runs (within BootAttempts).
 	// Only for jobs that may run twice, such as tests.
@@ -260,8 +268,9 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 		watchDone := make(chan struct{})
 		verdictCh := make(chan watchVerdict, 1)
 		go func() {
-			v := watchConsole(ctx, consolePath, filepath.Join(runDir, job.HeartbeatFile), bootTimeout, o.hangTimeout(), watchDone)
-			if v.stalled || v.lockup != "" {
+			v := watchConsole(ctx, watchPaths{console: consolePath, heartbeat: filepath.Join(runDir, job.HeartbeatFile),
+				status: filepath.Join(runDir, job.StatusFile)}, bootTimeout, o.hangTimeout(), o.powerOffGrace(), watchDone)
+			if v.stalled || v.lockup != "" || v.stuckAfterJob {
 				cancel()
 			}
 			verdictCh <- v
@@ -286,7 +295,11 @@ func (o *Outer) attempt(ctx context.Context, qemuPath, runDir string, c Command,
 	case verdict.lockup != "":
 		return 0, &outerKernelError{what: "locked up", marker: verdict.lockup, jobStarted: verdict.started, console: lastLines(console, 40)}
 	}
-	if ctx.Err() != nil {
+	if verdict.stuckAfterJob && c.Stderr != nil {
+		fmt.Fprintf(c.Stderr, "govmm harness: the outer guest did not power off within %s of the job's end; stopped it (the job's status stands)\n",
+			o.powerOffGrace())
+	}
+	if ctx.Err() != nil && !verdict.stuckAfterJob {
 		return 0, fmt.Errorf("nested KVM harness: the outer guest did not finish within %s (stopped it); "+
 			"if it was still working, raise the timeout; if it hung, the console below says where%s", timeout, diag())
 	}
@@ -315,6 +328,13 @@ func (o *Outer) hangTimeout() time.Duration {
 		return o.HangTimeout
 	}
 	return 90 * time.Second
+}
+
+func (o *Outer) powerOffGrace() time.Duration {
+	if o.PowerOffGrace > 0 {
+		return o.PowerOffGrace
+	}
+	return 30 * time.Second
 }
 
 // lockupMarkers are what the outer kernel prints when its vCPUs stop
@@ -363,23 +383,47 @@ type watchVerdict struct {
 	started bool   // the init printed job.StartedLine
 	stalled bool   // it did not within the boot timeout
 	lockup  string // the lockup marker seen, if any
+	// stuckAfterJob: the init wrote the job's status, but the outer guest
+	// was still running Outer.PowerOffGrace later.
+	stuckAfterJob bool
+}
+
+// watchPaths are the files of the job share that watchConsole follows.
+type watchPaths struct {
+	console   string // the outer guest's console
+	heartbeat string // job.HeartbeatFile
+	status    string // job.StatusFile
 }
 
 // watchConsole follows the outer guest's console file until done closes or
 // ctx ends, and returns as soon as the boot stalls (no job.StartedLine
-// within bootTimeout), the kernel reports a lockup, or, once the job has
+// within bootTimeout), the kernel reports a lockup, once the job has
 // started, the heartbeat file stops changing for hangTimeout (a kernel too
-// stuck to report anything).
-func watchConsole(ctx context.Context, path, heartbeatPath string, bootTimeout, hangTimeout time.Duration, done <-chan struct{}) watchVerdict {
+// stuck to report anything), or the job's status has been written for
+// powerOffGrace without the guest ending.
+func watchConsole(ctx context.Context, paths watchPaths, bootTimeout, hangTimeout, powerOffGrace time.Duration, done <-chan struct{}) watchVerdict {
 	var v watchVerdict
 	var beat []byte
-	var beatAt time.Time
+	var beatAt, statusAt time.Time
 	deadline := time.NewTimer(bootTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	check := func() bool {
-		b, err := os.ReadFile(path)
+		// Once the job's status is written, only the guest's end is
+		// awaited: what its kernel does on the way down (a lockup, a
+		// silent heartbeat once the share is unmounted) cannot undo the
+		// job.
+		if statusAt.IsZero() {
+			if _, err := readStatus(paths.status); err == nil {
+				statusAt = time.Now()
+			}
+		}
+		if !statusAt.IsZero() {
+			v.stuckAfterJob = time.Since(statusAt) > powerOffGrace
+			return v.stuckAfterJob
+		}
+		b, err := os.ReadFile(paths.console)
 		if err != nil {
 			return false
 		}
@@ -388,7 +432,7 @@ func watchConsole(ctx context.Context, path, heartbeatPath string, bootTimeout, 
 			beatAt = time.Now()
 		}
 		if v.started {
-			if hb, err := os.ReadFile(heartbeatPath); err == nil && !bytes.Equal(hb, beat) {
+			if hb, err := os.ReadFile(paths.heartbeat); err == nil && !bytes.Equal(hb, beat) {
 				beat, beatAt = hb, time.Now()
 			}
 			if time.Since(beatAt) > hangTimeout {
@@ -420,7 +464,7 @@ func watchConsole(ctx context.Context, path, heartbeatPath string, bootTimeout, 
 			if check() {
 				return v
 			}
-			if !v.started {
+			if !v.started && statusAt.IsZero() {
 				v.stalled = true
 				return v
 			}

@@ -103,7 +103,9 @@ func TestNestedHarnessFailuresSayWhatToDo(t *testing.T) {
 // starts the job; attempts before the $FAKE_QEMU_LOCKUP_UNTIL-th lock up
 // after starting it, and those before the $FAKE_QEMU_CRASH_UNTIL-th
 // panic (QEMU exits without a status, as with panic=-1); the one that gets through prints the start line,
-// writes "out" and "err" to the job's two ports and reports exit status 5.
+// writes "out" and "err" to the job's two ports and reports exit status 5,
+// and then, for attempts before the $FAKE_QEMU_STUCK_UNTIL-th, locks up
+// instead of powering off.
 const fakeQEMU = `#!/bin/sh
 prev=
 for a in "$@"; do
@@ -135,6 +137,11 @@ fi
 echo out >&3
 echo err >&4
 printf '{"exit_code":5,"kvm":true}' > "$rundir/status.json"
+if [ "$n" -lt "${FAKE_QEMU_STUCK_UNTIL:-0}" ]; then
+	# the job is done, but the kernel hangs on its way down
+	echo "[  873.612466] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [init:1]" >> "$console"
+	exec sleep 600
+fi
 `
 
 // TestNestedRestartsAStalledBoot checks, with a fake QEMU, that an outer
@@ -154,6 +161,7 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 		lockupUntil int
 		silentUntil int
 		crashUntil  int
+		stuckUntil  int
 		retryHung   bool
 		attempts    int
 		wantCode    int
@@ -176,6 +184,10 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 			wantStderr: "crashed (BUG: TASK stack guard page was hit at 00000000b5d3f2a1 (stack is 00000000c1e7d0b3..00000000f0a4a9c2)) (attempt 2 of 3); rerunning"},
 		{name: "outer kernel crashes during a job that must not rerun", bootsOn: 1, crashUntil: 2, attempts: 3, wantRuns: 1,
 			wantErr: []string{"crashed (BUG: TASK stack guard page was hit", "not rerun", "RIP: 0010:exc_page_fault", "Fatal exception"}},
+		// The job's status stands: the job is not rerun, and the lockup
+		// on the way down is not the job's failure.
+		{name: "hangs on its way down after the job", bootsOn: 1, stuckUntil: 2, retryHung: true, attempts: 3, wantCode: 5, wantRuns: 1,
+			wantStderr: "did not power off within 1s of the job's end; stopped it"},
 		{name: "outer kernel crashes every time", bootsOn: 1, crashUntil: 99, retryHung: true, attempts: 2, wantRuns: 2,
 			wantErr: []string{"crashed 2 times in a row", "RIP: 0010:exc_page_fault"}},
 	} {
@@ -186,8 +198,9 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 			t.Setenv("FAKE_QEMU_LOCKUP_UNTIL", fmt.Sprint(tc.lockupUntil))
 			t.Setenv("FAKE_QEMU_SILENT_UNTIL", fmt.Sprint(tc.silentUntil))
 			t.Setenv("FAKE_QEMU_CRASH_UNTIL", fmt.Sprint(tc.crashUntil))
+			t.Setenv("FAKE_QEMU_STUCK_UNTIL", fmt.Sprint(tc.stuckUntil))
 			o := Outer{Kernel: kernel, Initramfs: kernel, QEMU: qemu, Timeout: time.Minute,
-				BootTimeout: time.Second, HangTimeout: time.Second, BootAttempts: tc.attempts, RetryHungJob: tc.retryHung}
+				BootTimeout: time.Second, HangTimeout: time.Second, PowerOffGrace: time.Second, BootAttempts: tc.attempts, RetryHungJob: tc.retryHung}
 			var stdout, stderr bytes.Buffer
 			code, err := o.Run(context.Background(), Command{Args: []string{"true"}, Stdout: &stdout, Stderr: &stderr})
 			runs, readErr := os.ReadFile(count)
@@ -203,7 +216,9 @@ func TestNestedRestartsAStalledBoot(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantCode, code)
 			assert.Equal(t, "out\n", stdout.String())
-			assert.True(t, strings.HasSuffix(stderr.String(), "err\n"), "the job's stderr comes last: %q", stderr.String())
+			if tc.stuckUntil == 0 {
+				assert.True(t, strings.HasSuffix(stderr.String(), "err\n"), "the job's stderr comes last: %q", stderr.String())
+			}
 			assert.Contains(t, stderr.String(), tc.wantStderr)
 		})
 	}
