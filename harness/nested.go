@@ -455,6 +455,7 @@ func watchConsole(ctx context.Context, paths watchPaths, bootTimeout, hangTimeou
 		case <-done:
 			check()
 			v.lockup = "" // it finished anyway
+			v.stuckAfterJob = false
 			return v
 		case <-tick.C:
 			if check() {
